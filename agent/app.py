@@ -1,0 +1,102 @@
+"""Lifecycle: wire the components, own the event loop, start, run, drain and stop.
+
+Start order: metrics server first (so ``/healthz`` answers while discovery warms up), then
+the log pipeline. Stop order on SIGTERM/SIGINT: stop reading, send what was read within
+``shutdown_timeout``, save positions, close the server. Whatever could not be sent in time
+is not committed and is read again from disk at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.process_collector import ProcessCollector
+
+from agent import __version__
+from agent.config import AgentConfig
+from agent.jsonlog import setup_logging
+from agent.logs.pipeline import LogPipeline
+from agent.metrics.host import build_host_collector
+from agent.metrics.self import AgentMetrics
+from agent.metrics.server import MetricsServer
+
+log = logging.getLogger("agent.app")
+
+
+class Agent:
+    """One agent: explicit registry, metrics server, log pipeline."""
+
+    def __init__(self, config: AgentConfig, dry_run: bool = False) -> None:
+        self.config = config
+        self.dry_run = dry_run
+        self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        self.metrics = AgentMetrics(self.registry)
+        if config.metrics.host.enabled:
+            self.registry.register(build_host_collector(config.metrics.host))
+        self.pipeline: LogPipeline | None = None
+        if config.logs.enabled:
+            self.pipeline = LogPipeline(config, self.metrics, dry_run=dry_run)
+            self.registry.register(self.pipeline.lag_collector())
+        self.server = MetricsServer(
+            self.registry, config.server.listen_address, ready=self._readiness
+        )
+        self._stop = asyncio.Event()
+
+    def _readiness(self) -> tuple[bool, str]:
+        if self.pipeline is None:
+            return True, "ready (logs disabled)"
+        return self.pipeline.readiness()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def startup(self) -> None:
+        await self.server.start()
+        log.info(
+            "nexo-agent started",
+            extra={
+                "version": __version__,
+                "listen": f"{self.server.host}:{self.server.port}",
+                "dry_run": self.dry_run,
+            },
+        )
+        if self.pipeline is not None:
+            await self.pipeline.start()
+
+    async def main_loop(self) -> None:
+        await self._stop.wait()
+
+    async def shutdown(self) -> None:
+        deadline = time.monotonic() + self.config.shutdown_timeout
+        if self.pipeline is not None:
+            await self.pipeline.stop(deadline)
+        await self.server.stop()
+        log.info("nexo-agent stopped")
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self.startup()
+            await self.main_loop()
+        finally:
+            await self.shutdown()
+
+
+def run(config: AgentConfig, dry_run: bool = False) -> int:
+    """Run until SIGTERM/SIGINT on uvloop; the exit code for the CLI."""
+    import uvloop
+
+    setup_logging(config.log_level)
+    try:
+        uvloop.run(Agent(config, dry_run=dry_run).serve())
+    except OSError as exc:  # e.g. the listen port is taken
+        log.error("nexo-agent failed to start", extra={"error": str(exc)})
+        return 1
+    return 0

@@ -1,0 +1,343 @@
+"""Typed agent configuration: loaded once, validated once, with file/key-precise errors.
+
+The YAML file may reference the environment as ``${VAR}`` or ``${VAR:-default}``; expansion
+happens on the raw text before parsing, so a variable can stand anywhere a scalar can.
+An unknown key is an error that names the closest valid key, because a typo in an agent
+config otherwise silently falls back to a default and ships (or drops) the wrong data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A config problem, already phrased for the operator: file, key and reason."""
+
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        self.file, self.key, self.reason = file, key, reason
+        super().__init__(f"{file}: {key}: {reason}" if key else f"{file}: {reason}")
+
+
+def parse_duration(value: Any) -> float:
+    """``500ms``, ``5s``, ``1m``, ``2h``, ``7d`` or a bare number of seconds -> seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if match:
+            return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 5s, 1m, 2h)")
+
+
+def parse_size(value: Any) -> int:
+    """``256KiB``, ``1MiB``, ``4MB`` (binary, like Loki's datasize) or a bare byte count."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        match = _SIZE_RE.match(value)
+        if match:
+            unit = (match.group(2) or "").lower().rstrip("b").rstrip("i")
+            return int(float(match.group(1)) * _SIZE_UNITS[unit])
+    raise ValueError(f"not a size: {value!r} (use e.g. 256KiB, 1MiB)")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+ByteSize = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContainerFilter(_Section):
+    """Glob patterns (fnmatch) on container name and image; labels as ``key`` or ``key=value``."""
+
+    names: list[str] = []
+    images: list[str] = []
+    labels: list[str] = []
+
+
+class DockerSource(_Section):
+    enabled: bool = True
+    # ``api``: Docker Engine API (list + events + resync). ``files``: socket-free, reads
+    # <data_root>/containers/*/config.v2.json for hardened hosts without the socket.
+    discovery: Literal["api", "files"] = "api"
+    host: str = "unix:///var/run/docker.sock"
+    data_root: Path = Path("/var/lib/docker")
+    resync_interval: Duration = 60.0
+    poll_interval: Duration = 2.0
+    include: ContainerFilter = ContainerFilter()
+    exclude: ContainerFilter = ContainerFilter()
+    opt_out_label: str = "nexo.logs=false"
+    # Where to start on containers that already exist the very first time the agent runs
+    # (no positions file yet). Containers seen later are always read from the beginning.
+    initial_position: Literal["beginning", "end"] = "beginning"
+
+
+class StaticFileTarget(_Section):
+    paths: list[str]
+    exclude: list[str] = []
+    labels: dict[str, str] = {}
+
+
+class PipelineConfig(_Section):
+    max_line_size: ByteSize = 256 * 1024
+    partial_flush_timeout: Duration = 5.0
+    parse: bool = True
+    # Loki labels, in this order of priority; at most 15 are ever sent.
+    labels: list[str] = [
+        "host",
+        "container",
+        "compose_project",
+        "compose_service",
+        "service_name",
+        "stream",
+        "level",
+    ]
+    # Docker container labels promoted to Loki labels (names sanitised to Loki's charset).
+    docker_labels: list[str] = []
+    static_labels: dict[str, str] = {}
+    structured_metadata: list[str] = ["accountId", "userId", "requestId", "container_id"]
+    # Entries read but not yet acknowledged by Loki, in bytes: reading pauses above it, so
+    # memory stays bounded and the log files on disk are the buffer during an outage.
+    max_in_flight_bytes: ByteSize = 16 * 1024 * 1024
+    # Drop entries Loki would reject as too old (its reject_old_samples_max_age) instead of
+    # sending them for a certain 400.
+    max_entry_age: Duration = 7 * 86400.0
+
+
+class BasicAuth(_Section):
+    username: str
+    password: str = ""
+    password_file: Path | None = None
+
+
+class TLSConfig(_Section):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    server_name: str = ""
+    insecure_skip_verify: bool = False
+
+
+class BackoffConfig(_Section):
+    min_period: Duration = 0.5
+    max_period: Duration = 300.0
+    # 0 = retry for as long as the data is still on disk (never drop a retryable batch).
+    max_retries: int = Field(default=0, ge=0)
+
+
+class LokiClient(_Section):
+    url: str = "http://127.0.0.1:3100/loki/api/v1/push"
+    tenant_id: str = ""
+    encoding: Literal["protobuf", "json"] = "protobuf"
+    json_gzip: bool = False
+    batch_size: ByteSize = 1024 * 1024
+    batch_wait: Duration = 1.0
+    # Hard cap of one request body before compression; Loki's default burst is 6 MiB and a
+    # request larger than the burst is refused with 429 forever.
+    max_request_size: ByteSize = 4 * 1024 * 1024
+    timeout: Duration = 10.0
+    basic_auth: BasicAuth | None = None
+    bearer_token: str = ""
+    bearer_token_file: Path | None = None
+    headers: dict[str, str] = {}
+    tls: TLSConfig = TLSConfig()
+    backoff: BackoffConfig = BackoffConfig()
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> LokiClient:
+        if self.bearer_token and self.bearer_token_file:
+            raise ValueError("set bearer_token or bearer_token_file, not both")
+        if (self.bearer_token or self.bearer_token_file) and self.basic_auth:
+            raise ValueError("set basic_auth or a bearer token, not both")
+        return self
+
+
+class LogsConfig(_Section):
+    enabled: bool = True
+    docker: DockerSource = DockerSource()
+    files: list[StaticFileTarget] = []
+    pipeline: PipelineConfig = PipelineConfig()
+    loki: LokiClient = LokiClient()
+    positions_file: Path = Path("/var/lib/nexo-agent/positions.json")
+    positions_sync_interval: Duration = 5.0
+
+
+class HostMetricsConfig(_Section):
+    enabled: bool = True
+    procfs: Path = Path("/proc")
+    sysfs: Path = Path("/sys")
+    rootfs: Path = Path("/")
+    # Per-collector switches; collectors not named keep node_exporter's default.
+    collectors: dict[str, bool] = {}
+    textfile_directory: Path | None = None
+    filesystem_mount_points_exclude: str = (
+        "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+    )
+    filesystem_fs_types_exclude: str = (
+        "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs"
+        "|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs"
+        "|squashfs|erofs|sysfs|tracefs)$"
+    )
+    filesystem_stat_timeout: Duration = 5.0
+    diskstats_device_exclude: str = (
+        "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$"
+    )
+    netdev_device_exclude: str = ""
+    netclass_ignored_devices: str = "^$"
+    # node_exporter's --path.udev.data (disk model/serial/wwn for node_disk_info).
+    udev_data: Path = Path("/run/udev/data")
+    # node_exporter's --collector.netdev.netlink: counters from RTM_GETLINK (the agent's
+    # network namespace) instead of <procfs>/net/dev; netlink adds receive_nohandler.
+    netdev_netlink: bool = True
+
+
+class ContainerMetricsConfig(_Section):
+    enabled: bool = True
+    cgroupfs: Path = Path("/sys/fs/cgroup")
+    # Docker label keys (fnmatch patterns) exported as container_label_*; unset = all
+    # (cAdvisor's default), [] = none.
+    labels_allow: list[str] | None = None
+    fs_usage: bool = False
+    fs_usage_interval: Duration = 300.0
+    # The host's /proc: /proc/<pid>/cgroup (path fallback), /proc/<pid>/net/dev, partitions.
+    procfs: Path = Path("/proc")
+    # Docker's data root as seen by the agent, for writable-layer usage (fs_usage).
+    docker_data_root: Path = Path("/var/lib/docker")
+    # container_cpu_usage_seconds_total per CPU (cpu="cpu00"...) on cgroup v1, like
+    # standalone cAdvisor; off = one cpu="total" series. cgroup v2 has only "total".
+    percpu: bool = True
+
+
+class ServerConfig(_Section):
+    listen_address: str = "0.0.0.0:9101"
+
+
+class MetricsConfig(_Section):
+    host: HostMetricsConfig = HostMetricsConfig()
+    containers: ContainerMetricsConfig = ContainerMetricsConfig()
+
+
+class AgentConfig(_Section):
+    hostname: str = Field(default_factory=socket.gethostname)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_timeout: Duration = 10.0
+    server: ServerConfig = ServerConfig()
+    logs: LogsConfig = LogsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+
+    @model_validator(mode="after")
+    def _default_hostname(self) -> AgentConfig:
+        if not self.hostname:
+            object.__setattr__(self, "hostname", socket.gethostname())
+        return self
+
+
+def expand_env(text: str, environ: dict[str, str] | None = None) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset ``${VAR}`` without default is empty."""
+    env = os.environ if environ is None else environ
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = env.get(name)
+        if value is None or (value == "" and default is not None):
+            return default if default is not None else ""
+        return value
+
+    return _ENV_RE.sub(repl, text)
+
+
+def _drop_empty(value: Any) -> Any:
+    """A key left empty (``tenant_id:`` or ``${UNSET}``) means "use the default"."""
+    if isinstance(value, dict):
+        return {k: _drop_empty(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_empty(v) for v in value]
+    return value
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the field at ``loc`` (for 'did you mean')."""
+    model: Any = AgentConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", {})
+        field = fields.get(part)
+        if field is None:
+            return None
+        inner = field.annotation
+        candidates = [inner, *getattr(inner, "__args__", ())]
+        for arg in candidates:
+            args = getattr(arg, "__args__", ())
+            for candidate in (arg, *args):
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                    model = candidate
+                    break
+            else:
+                continue
+            break
+        else:
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _describe(err: Any) -> tuple[str, str]:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        valid = list(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return key, f"unknown key{hint} (valid keys: {', '.join(valid)})"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return key, msg
+
+
+def load_config(path: str | Path | None, environ: dict[str, str] | None = None) -> AgentConfig:
+    """Load and validate a config file (``None`` = all defaults). Raises :class:`ConfigError`."""
+    if path is None:
+        return AgentConfig()
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, "", f"cannot read config: {exc}") from exc
+    try:
+        raw = yaml.safe_load(expand_env(text, environ))
+    except yaml.YAMLError as exc:
+        raise ConfigError(name, "", f"invalid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(name, "", "the top level must be a mapping of keys")
+    try:
+        return AgentConfig.model_validate(_drop_empty(raw))
+    except ValidationError as exc:
+        key, reason = _describe(exc.errors()[0])
+        extra = len(exc.errors()) - 1
+        if extra:
+            reason += f" (and {extra} more problem{'s' if extra > 1 else ''})"
+        raise ConfigError(name, key, reason) from exc
+
+
+def effective_config(config: AgentConfig) -> dict[str, Any]:
+    """The config with every default filled in, as plain data for ``--check-config``."""
+    return config.model_dump(mode="json")

@@ -1,0 +1,286 @@
+"""Sending push batches to Loki: one POST per batch, retries, and what is settled when.
+
+Status handling follows Promtail's client (``clients/pkg/promtail/client/client.go``) with
+one deliberate difference (260, below):
+
+* 2xx except 260: delivered.
+* 429, 5xx, 260, connection errors and timeouts: retried with jittered exponential backoff
+  (``backoff.min_period`` doubling up to ``backoff.max_period``); ``max_retries`` 0 retries
+  until the data is delivered or the agent stops.
+* every other 4xx (400 above all): never retried. Loki validates per entry and stores the
+  valid ones of a request before answering 400 (``distributor.go``), so a re-send would only
+  duplicate the stored lines and fail again. The entries are settled: the caller may move
+  positions past them.
+
+A shutdown (:meth:`LokiPushClient.request_stop`) interrupts a backoff wait at once and the
+send returns ``aborted``: nothing is counted as dropped, because the entries are still on
+disk and will be read again after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import random
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from agent import __version__
+from agent.config import LokiClient, TLSConfig
+from agent.logs.loki_encode import EncodedPush, encode, split_batch
+from agent.logs.model import PushBatch
+from agent.metrics.self import AgentMetrics
+
+__all__ = ["LokiPushClient", "SendResult", "split_batch"]
+
+log = logging.getLogger("agent.logs.loki")
+
+# Loki answers 260 (its default ``block_ingestion_status_code``) while a tenant is blocked
+# by ``block_ingestion_until`` (pkg/validation/limits.go). It is 2xx-class but nothing was
+# stored; the block is temporary by definition, so the batch is retried like a 429 rather
+# than counted as delivered (which would silently lose it).
+BLOCKED_TENANT_STATUS = 260
+_MAX_ERROR_BODY = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What became of one batch.
+
+    ``delivered``: Loki accepted it. ``dropped``: entries that will never reach Loki (a 4xx,
+    or retries exhausted). ``aborted``: a shutdown interrupted the retries; nothing settled.
+    ``status`` is the last HTTP status seen (``None``: no answer at all).
+    """
+
+    delivered: bool
+    dropped: int = 0
+    aborted: bool = False
+    status: int | None = None
+    attempts: int = 0
+
+    @property
+    def settled(self) -> bool:
+        """True when the caller may acknowledge the entries (delivered or dropped for good)."""
+        return not self.aborted
+
+
+class _SecretFile:
+    """A credential read from a file, re-read whenever the file changes (token rotation)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self.value = ""
+
+    def read(self) -> str:
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if stamp != self._stamp:
+                self.value = self.path.read_text(encoding="utf-8").strip()
+                self._stamp = stamp
+        except OSError as exc:
+            if self._stamp is None:
+                raise
+            log.warning("cannot re-read %s, keeping the previous value: %s", self.path, exc)
+        return self.value
+
+
+def build_ssl_context(tls: TLSConfig) -> ssl.SSLContext:
+    """Client TLS context: custom CA, optional client certificate, optional no-verify."""
+    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.cert_file and tls.key_file:
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    if tls.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def backoff_delay(attempt: int, min_period: float, max_period: float) -> float:
+    """Delay before retry ``attempt`` (1-based): exponential, capped, with 'equal jitter'.
+
+    The jitter (50-100 % of the exponential step) keeps many agents that lost the same
+    Loki from retrying in lockstep when it comes back.
+    """
+    step = min(max_period, min_period * 2.0 ** min(attempt - 1, 62))
+    return step * random.uniform(0.5, 1.0)
+
+
+class LokiPushClient:
+    """Sends :class:`PushBatch` values to one Loki push endpoint.
+
+    ``start()`` opens the HTTP session and reads credential files; ``close()`` ends it.
+    ``send()`` may be called concurrently; each call encodes its batch once.
+    """
+
+    def __init__(self, config: LokiClient, metrics: AgentMetrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        self._session: aiohttp.ClientSession | None = None
+        self._stop = asyncio.Event()
+        self._static_headers: dict[str, str] = {}
+        self._bearer_file: _SecretFile | None = None
+        self._password_file: _SecretFile | None = None
+        self._server_hostname: str | None = None
+
+    async def start(self) -> None:
+        cfg = self.config
+        headers = dict(cfg.headers)
+        headers["User-Agent"] = f"nexo-agent/{__version__}"
+        if cfg.tenant_id:
+            headers["X-Scope-OrgID"] = cfg.tenant_id
+        self._static_headers = headers
+        if cfg.bearer_token_file:
+            self._bearer_file = _SecretFile(cfg.bearer_token_file)
+            self._bearer_file.read()
+        if cfg.basic_auth and cfg.basic_auth.password_file:
+            self._password_file = _SecretFile(cfg.basic_auth.password_file)
+            self._password_file.read()
+        ssl_context: ssl.SSLContext | bool = True
+        if cfg.url.startswith("https:"):
+            ssl_context = build_ssl_context(cfg.tls)
+            self._server_hostname = cfg.tls.server_name or None
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=ssl_context, limit=0),
+            timeout=aiohttp.ClientTimeout(total=cfg.timeout or None),
+            # The body is already compressed; aiohttp must not touch it or the headers.
+            auto_decompress=False,
+        )
+
+    async def close(self) -> None:
+        self.request_stop()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def request_stop(self) -> None:
+        """Make every pending and future backoff wait end at once (shutdown)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _headers(self, encoded: EncodedPush) -> dict[str, str]:
+        headers = dict(self._static_headers)
+        cfg = self.config
+        if cfg.bearer_token:
+            headers["Authorization"] = f"Bearer {cfg.bearer_token}"
+        elif self._bearer_file is not None:
+            headers["Authorization"] = f"Bearer {self._bearer_file.read()}"
+        elif cfg.basic_auth is not None:
+            password = (
+                self._password_file.read() if self._password_file else cfg.basic_auth.password
+            )
+            userpass = f"{cfg.basic_auth.username}:{password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(userpass).decode("ascii")
+        headers.update(encoded.headers())
+        return headers
+
+    async def _post(self, encoded: EncodedPush) -> tuple[int | None, str, float | None]:
+        """One attempt: (status or None for no answer, error text, Retry-After seconds)."""
+        assert self._session is not None, "LokiPushClient.start() was not awaited"
+        started = time.perf_counter()
+        try:
+            async with self._session.post(
+                self.config.url,
+                data=encoded.body,
+                headers=self._headers(encoded),
+                server_hostname=self._server_hostname,
+            ) as response:
+                status = response.status
+                text = ""
+                if status >= 300 or status == BLOCKED_TENANT_STATUS:
+                    raw = await response.content.read(_MAX_ERROR_BODY)
+                    text = raw.decode("utf-8", "replace").strip()
+                else:
+                    await response.read()
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self.metrics.request_duration.labels("error").observe(time.perf_counter() - started)
+            return None, f"{type(exc).__name__}: {exc}", None
+        self.metrics.request_duration.labels(str(status)).observe(time.perf_counter() - started)
+        return status, text, retry_after
+
+    async def send(self, batch: PushBatch) -> SendResult:
+        """POST ``batch`` until it is delivered, dropped for good, or a shutdown aborts it.
+
+        After :meth:`request_stop` a send still makes one attempt (the final drain) but
+        never waits to retry: a retryable failure then returns ``aborted``.
+        """
+        if not batch.entry_count:
+            return SendResult(True)
+        encoded = encode(batch, self.config.encoding, self.config.json_gzip)
+        backoff = self.config.backoff
+        attempt = 0
+        while True:
+            attempt += 1
+            status, text, retry_after = await self._post(encoded)
+            if status is not None and 200 <= status < 300 and status != BLOCKED_TENANT_STATUS:
+                self.metrics.sent_entries.inc(batch.entry_count)
+                self.metrics.sent_bytes.inc(batch.size_bytes)
+                self.metrics.encoded_bytes.inc(len(encoded.body))
+                if attempt > 1:
+                    log.info("push to Loki succeeded after %d attempts", attempt)
+                return SendResult(True, status=status, attempts=attempt)
+            retryable = status is None or status in (429, BLOCKED_TENANT_STATUS) or status >= 500
+            if not retryable:
+                log.warning(
+                    "Loki refused a batch of %d entries with HTTP %s (not retried): %s",
+                    batch.entry_count,
+                    status,
+                    text[:_MAX_ERROR_BODY],
+                )
+                return self._drop(batch, "ingester_error", status, attempt)
+            if backoff.max_retries and attempt > backoff.max_retries:
+                reason = "rate_limited" if status == 429 else "retries_exhausted"
+                log.warning(
+                    "dropping a batch of %d entries after %d attempts, last: %s %s",
+                    batch.entry_count,
+                    attempt,
+                    status if status is not None else "no answer",
+                    text[:200],
+                )
+                return self._drop(batch, reason, status, attempt)
+            if self._stop.is_set():
+                return SendResult(False, aborted=True, status=status, attempts=attempt)
+            delay = backoff_delay(attempt, backoff.min_period, backoff.max_period)
+            if retry_after is not None:
+                delay = min(max(delay, retry_after), backoff.max_period)
+            log_at = logging.WARNING if attempt == 1 else logging.DEBUG
+            log.log(
+                log_at,
+                "push to Loki failed (%s %s), retry %d in %.2fs",
+                status if status is not None else "no answer",
+                text[:200],
+                attempt,
+                delay,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            if self._stop.is_set():
+                return SendResult(False, aborted=True, status=status, attempts=attempt)
+            self.metrics.batch_retries.inc()
+
+    def _drop(self, batch: PushBatch, reason: str, status: int | None, attempts: int) -> SendResult:
+        self.metrics.dropped_entries.labels(reason).inc(batch.entry_count)
+        self.metrics.dropped_bytes.labels(reason).inc(batch.size_bytes)
+        return SendResult(False, dropped=batch.entry_count, status=status, attempts=attempts)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a numeric ``Retry-After`` header (Loki itself does not send one)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,303 @@
+"""The Promtail replacement, wired: discovery -> readers -> shipper -> Loki -> positions.
+
+One :class:`TargetReader` task per followed file; one :class:`Shipper` with one sender;
+positions advance only when the shipper settles a batch. The pipeline also exports the
+lag gauges none of the replaced agents have: bytes not yet acknowledged and the age of the
+oldest unacknowledged entry, per container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from agent.config import AgentConfig
+from agent.logs.discovery import (
+    ContainerInventory,
+    ContainerTargetFeed,
+    DockerApiDiscovery,
+    DockerFilesDiscovery,
+    InventoryEvent,
+    StaticFileDiscovery,
+    TargetEvent,
+)
+from agent.logs.loki import LokiPushClient
+from agent.logs.model import LogTarget, PushBatch
+from agent.logs.positions import PositionsStore
+from agent.logs.reader import TargetReader
+from agent.logs.shipper import Shipper
+from agent.logs.tail import FileFollower
+from agent.metrics.self import AgentMetrics
+
+log = logging.getLogger("agent.logs.pipeline")
+
+
+class DryRunSink:
+    """``--dry-run``: one JSON object per entry on stdout instead of a push; always settles."""
+
+    aborted = False
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def request_stop(self) -> None:
+        return None
+
+    async def send(self, batch: PushBatch) -> DryRunSink:
+        out = sys.stdout.buffer
+        for labels, entries in batch.streams.items():
+            label_dict = labels.as_dict()
+            for entry in entries:
+                doc = {
+                    "labels": label_dict,
+                    "metadata": dict(entry.metadata),
+                    "ts_ns": str(entry.ts_ns),
+                    "line": entry.line,
+                }
+                out.write(orjson.dumps(doc) + b"\n")
+        out.flush()
+        return self
+
+
+class LogPipeline:
+    """Owns discovery, readers, the shipper and positions for the log half of the agent."""
+
+    def __init__(self, config: AgentConfig, metrics: AgentMetrics, dry_run: bool = False) -> None:
+        self.config = config
+        self.logs = config.logs
+        self.metrics = metrics
+        self.dry_run = dry_run
+        self.positions = PositionsStore(self.logs.positions_file)
+        self.sink: Any = DryRunSink() if dry_run else LokiPushClient(self.logs.loki, metrics)
+        self.shipper = Shipper(
+            self.sink,
+            self._commit,
+            batch_size=self.logs.loki.batch_size,
+            batch_wait=self.logs.loki.batch_wait,
+            max_in_flight_bytes=self.logs.pipeline.max_in_flight_bytes,
+            max_request_size=self.logs.loki.max_request_size,
+        )
+        self.inventory = ContainerInventory()
+        self.discovery: DockerApiDiscovery | DockerFilesDiscovery | None = None
+        self.feed: ContainerTargetFeed | None = None
+        docker = self.logs.docker
+        if docker.enabled:
+            if docker.discovery == "api":
+                self.discovery = DockerApiDiscovery(docker, self.inventory, metrics)
+            else:
+                self.discovery = DockerFilesDiscovery(docker, self.inventory, metrics)
+            self.feed = ContainerTargetFeed(
+                self.inventory, docker, self.logs.pipeline, config.hostname, self._on_target
+            )
+        self.static: StaticFileDiscovery | None = None
+        if self.logs.files:
+            self.static = StaticFileDiscovery(
+                self.logs.files,
+                config.hostname,
+                self._on_target,
+                pipeline=self.logs.pipeline,
+                metrics=metrics,
+            )
+        self.readers: dict[str, TargetReader] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._background: list[asyncio.Task[Any]] = []
+        self._stop = asyncio.Event()
+        self._first_start = False
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        self.positions.load()
+        self._first_start = self.positions.first_start
+        await self.sink.start()
+        self.shipper.start()
+        if self.discovery is not None and self.feed is not None:
+            queue = self.inventory.subscribe()
+            await self.discovery.initial_sync()
+            self._spawn(self.feed.run(self._stop), "target-feed")
+            self._spawn(self._watch_deaths(queue), "death-watch")
+            self._spawn(self.discovery.run(self._stop), "discovery")
+            # The feed replays the inventory it subscribed to: settle the initial set so
+            # "first start" means the containers that existed when the agent came up.
+            await asyncio.sleep(0)
+        if self.static is not None:
+            await asyncio.to_thread(self.static.scan)
+            self._spawn(self.static.run(self._stop), "static-files")
+        self._spawn(self._sync_positions(), "positions")
+        self._started = True
+        await asyncio.sleep(0.05)
+        self._first_start = False
+
+    async def stop(self, deadline: float) -> None:
+        """Stop reading, send what was read (until ``deadline``), save positions."""
+        self._stop.set()
+        for reader in self.readers.values():
+            reader.stop()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks.values()), timeout=2.0)
+        drained = await self.shipper.drain(deadline)
+        for task in [*self._background, *self._tasks.values()]:
+            task.cancel()
+        for task in [*self._background, *self._tasks.values()]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for reader in self.readers.values():
+            reader.follower.close()
+        if not self.dry_run:
+            self.positions.save()
+        await self.sink.close()
+        log.info("log pipeline stopped", extra={"all_sent": drained})
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._background.append(asyncio.create_task(coro, name=name))
+
+    # -- targets -----------------------------------------------------------------------
+    def _on_target(self, event: TargetEvent) -> None:
+        target = event.target
+        reader = self.readers.get(target.key)
+        if event.kind in ("added", "updated"):
+            if reader is None:
+                self._start_reader(target)
+            else:
+                reader.update_target(target)
+        elif event.kind == "removed" and reader is not None:
+            reader.finish()
+
+    def _start_reader(self, target: LogTarget) -> None:
+        if self._stop.is_set():
+            return
+        saved = self.positions.get(target.key)
+        follower = FileFollower.open(
+            target.path,
+            saved.position if saved is not None else None,
+            start_at_end=(
+                saved is None and self._first_start and self.logs.docker.initial_position == "end"
+            ),
+        )
+        reader = TargetReader(target, follower, self.shipper, self.logs.pipeline, self.metrics)
+        self.readers[target.key] = reader
+        task = asyncio.create_task(self._run_reader(reader), name=f"reader:{target.name}")
+        self._tasks[target.key] = task
+        self._update_gauges()
+        log.info(
+            "following",
+            extra={"target": target.name, "path": str(target.path), "resumed": saved is not None},
+        )
+
+    async def _run_reader(self, reader: TargetReader) -> None:
+        key = reader.target.key
+        try:
+            await reader.run()
+        except Exception:
+            log.exception("reader crashed", extra={"target": reader.target.name})
+        if self._stop.is_set():
+            return
+        # Finished (destroyed container, drained): forget it once its lines are settled.
+        while self.shipper.holds(key) and not self._stop.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        reader.follower.close()
+        self.readers.pop(key, None)
+        self._tasks.pop(key, None)
+        if not self._stop.is_set():
+            self.positions.remove(key)
+        self._update_gauges()
+        log.info("forgot finished target", extra={"target": reader.target.name})
+
+    async def _watch_deaths(self, queue: asyncio.Queue[InventoryEvent]) -> None:
+        """A container that died cannot finish a half-written line: let its reader know."""
+        while True:
+            event = await queue.get()
+            if event.kind in ("died", "removed"):
+                reader = self.readers.get(f"docker:{event.container.id}")
+                if reader is not None:
+                    reader.writer_died()
+
+    def _update_gauges(self) -> None:
+        self.metrics.active_containers.set(
+            sum(1 for r in self.readers.values() if r.target.kind == "docker")
+        )
+        self.metrics.active_files.set(sum(r.follower.open_files for r in self.readers.values()))
+
+    # -- positions ---------------------------------------------------------------------
+    def _commit(self, key: str, commit: Any) -> None:
+        file_id, offset = commit
+        reader = self.readers.get(key)
+        path = str(reader.target.path) if reader is not None else str(file_id.path)
+        self.positions.set(key, FileFollower.position_for(offset, file_id), path=path)
+
+    async def _sync_positions(self) -> None:
+        interval = self.logs.positions_sync_interval
+        while True:
+            await asyncio.sleep(interval)
+            self._update_gauges()
+            if not self.dry_run and self.positions.dirty:
+                await asyncio.to_thread(self.positions.save)
+
+    # -- health ------------------------------------------------------------------------
+    def readiness(self) -> tuple[bool, str]:
+        if not self._started:
+            return False, "starting"
+        if isinstance(self.discovery, DockerApiDiscovery) and not self.discovery.synced:
+            return False, "docker discovery not synced"
+        return True, "ready"
+
+    def lag_collector(self) -> Collector:
+        return _LagCollector(self)
+
+
+class _LagCollector(Collector):
+    """Per-target lag, computed at scrape time from the readers and unsettled batches."""
+
+    def __init__(self, pipeline: LogPipeline) -> None:
+        self._pipeline = pipeline
+
+    def collect(self) -> Iterator[Metric]:
+        pipeline = self._pipeline
+        unacked = GaugeMetricFamily(
+            "nexo_agent_unacked_bytes",
+            "Log bytes on disk or in flight that Loki has not acknowledged yet.",
+            labels=["container"],
+        )
+        oldest = GaugeMetricFamily(
+            "nexo_agent_oldest_unacked_entry_age_seconds",
+            "Age of the oldest entry read but not yet acknowledged by Loki (0 = none).",
+            labels=["container"],
+        )
+        in_flight = GaugeMetricFamily(
+            "nexo_agent_in_flight_bytes",
+            "Bytes read and held in memory until Loki acknowledges them.",
+            value=pipeline.shipper.in_flight_bytes,
+        )
+        pending_bytes: dict[str, int] = {}
+        oldest_ts: dict[str, int] = {}
+        # The sender thread of control is the event loop; a copy avoids mutation races
+        # with this scrape running in the server's worker thread.
+        for batch in list(pipeline.shipper.unsettled()):
+            for key, size in list(batch.target_bytes.items()):
+                pending_bytes[key] = pending_bytes.get(key, 0) + size
+            for key, ts in list(batch.oldest_ts.items()):
+                if key not in oldest_ts or ts < oldest_ts[key]:
+                    oldest_ts[key] = ts
+        now_ns = time.time_ns()
+        for key, reader in list(pipeline.readers.items()):
+            name = reader.target.name
+            on_disk = reader.follower.unread_bytes()
+            unacked.add_metric([name], float(on_disk + pending_bytes.get(key, 0)))
+            oldest_ns = oldest_ts.get(key)
+            age = max(0.0, (now_ns - oldest_ns) / 1e9) if oldest_ns else 0.0
+            oldest.add_metric([name], age)
+        yield unacked
+        yield oldest
+        yield in_flight
