@@ -19,7 +19,9 @@ from prometheus_client.process_collector import ProcessCollector
 from agent import __version__
 from agent.config import AgentConfig
 from agent.jsonlog import setup_logging
+from agent.logs.discovery import ContainerInventory, DockerApiDiscovery, DockerFilesDiscovery
 from agent.logs.pipeline import LogPipeline
+from agent.metrics.containers import ContainerCollector, build_container_collector
 from agent.metrics.host import build_host_collector
 from agent.metrics.self import AgentMetrics
 from agent.metrics.server import MetricsServer
@@ -38,16 +40,31 @@ class Agent:
         self.metrics = AgentMetrics(self.registry)
         if config.metrics.host.enabled:
             self.registry.register(build_host_collector(config.metrics.host))
+        # One source of truth for which containers exist, for logs and container metrics.
+        self.inventory = ContainerInventory()
+        self.discovery: DockerApiDiscovery | DockerFilesDiscovery | None = None
+        docker = config.logs.docker
+        wants_docker = (config.logs.enabled and docker.enabled) or config.metrics.containers.enabled
+        if wants_docker:
+            source = DockerApiDiscovery if docker.discovery == "api" else DockerFilesDiscovery
+            self.discovery = source(docker, self.inventory, self.metrics)
+        self.containers: ContainerCollector | None = None
+        if config.metrics.containers.enabled:
+            self.containers = build_container_collector(config.metrics.containers, self.inventory)
+            self.registry.register(self.containers)
         self.pipeline: LogPipeline | None = None
         if config.logs.enabled:
-            self.pipeline = LogPipeline(config, self.metrics, dry_run=dry_run)
+            self.pipeline = LogPipeline(config, self.metrics, self.inventory, dry_run=dry_run)
             self.registry.register(self.pipeline.lag_collector())
         self.server = MetricsServer(
             self.registry, config.server.listen_address, ready=self._readiness
         )
         self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
 
     def _readiness(self) -> tuple[bool, str]:
+        if isinstance(self.discovery, DockerApiDiscovery) and not self.discovery.synced:
+            return False, "docker discovery not synced"
         if self.pipeline is None:
             return True, "ready (logs disabled)"
         return self.pipeline.readiness()
@@ -65,6 +82,11 @@ class Agent:
                 "dry_run": self.dry_run,
             },
         )
+        if self.discovery is not None:
+            await self.discovery.initial_sync()
+            self._tasks.append(
+                asyncio.create_task(self.discovery.run(self._stop), name="discovery")
+            )
         if self.pipeline is not None:
             await self.pipeline.start()
 
@@ -73,8 +95,14 @@ class Agent:
 
     async def shutdown(self) -> None:
         deadline = time.monotonic() + self.config.shutdown_timeout
+        self._stop.set()
         if self.pipeline is not None:
             await self.pipeline.stop(deadline)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.containers is not None:
+            self.containers.close()
         await self.server.stop()
         log.info("nexo-agent stopped")
 

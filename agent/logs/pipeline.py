@@ -24,8 +24,6 @@ from agent.config import AgentConfig
 from agent.logs.discovery import (
     ContainerInventory,
     ContainerTargetFeed,
-    DockerApiDiscovery,
-    DockerFilesDiscovery,
     InventoryEvent,
     StaticFileDiscovery,
     TargetEvent,
@@ -74,7 +72,13 @@ class DryRunSink:
 class LogPipeline:
     """Owns discovery, readers, the shipper and positions for the log half of the agent."""
 
-    def __init__(self, config: AgentConfig, metrics: AgentMetrics, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        metrics: AgentMetrics,
+        inventory: ContainerInventory,
+        dry_run: bool = False,
+    ) -> None:
         self.config = config
         self.logs = config.logs
         self.metrics = metrics
@@ -89,15 +93,10 @@ class LogPipeline:
             max_in_flight_bytes=self.logs.pipeline.max_in_flight_bytes,
             max_request_size=self.logs.loki.max_request_size,
         )
-        self.inventory = ContainerInventory()
-        self.discovery: DockerApiDiscovery | DockerFilesDiscovery | None = None
+        self.inventory = inventory
         self.feed: ContainerTargetFeed | None = None
         docker = self.logs.docker
         if docker.enabled:
-            if docker.discovery == "api":
-                self.discovery = DockerApiDiscovery(docker, self.inventory, metrics)
-            else:
-                self.discovery = DockerFilesDiscovery(docker, self.inventory, metrics)
             self.feed = ContainerTargetFeed(
                 self.inventory, docker, self.logs.pipeline, config.hostname, self._on_target
             )
@@ -123,17 +122,13 @@ class LogPipeline:
         self._first_start = self.positions.first_start
         await self.sink.start()
         self.shipper.start()
-        if self.discovery is not None and self.feed is not None:
-            queue = self.inventory.subscribe()
-            await self.discovery.initial_sync()
+        if self.feed is not None:
+            # The feed starts with every container already in the inventory (the app ran
+            # discovery's initial sync): those are the ones "first start" applies to.
+            self._spawn(self._watch_deaths(self.inventory.subscribe()), "death-watch")
             self._spawn(self.feed.run(self._stop), "target-feed")
-            self._spawn(self._watch_deaths(queue), "death-watch")
-            self._spawn(self.discovery.run(self._stop), "discovery")
-            # The feed replays the inventory it subscribed to: settle the initial set so
-            # "first start" means the containers that existed when the agent came up.
-            await asyncio.sleep(0)
         if self.static is not None:
-            await asyncio.to_thread(self.static.scan)
+            self.static.apply(await asyncio.to_thread(self.static.match))
             self._spawn(self.static.run(self._stop), "static-files")
         self._spawn(self._sync_positions(), "positions")
         self._started = True
@@ -247,11 +242,7 @@ class LogPipeline:
 
     # -- health ------------------------------------------------------------------------
     def readiness(self) -> tuple[bool, str]:
-        if not self._started:
-            return False, "starting"
-        if isinstance(self.discovery, DockerApiDiscovery) and not self.discovery.synced:
-            return False, "docker discovery not synced"
-        return True, "ready"
+        return (True, "ready") if self._started else (False, "starting")
 
     def lag_collector(self) -> Collector:
         return _LagCollector(self)

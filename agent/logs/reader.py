@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from agent.config import PipelineConfig
-from agent.logs.dockerjson import PartialLineBuffer
+from agent.logs.dockerjson import CompleteLine, PartialLineBuffer
 from agent.logs.model import LogTarget, PushEntry, StreamLabels
-from agent.logs.parse import parse_line
+from agent.logs.parse import ParsedFields, parse_line
 from agent.logs.shipper import Shipper
 from agent.logs.tail import Chunk, FileFollower, FileIdentity, Lost, ReadFailed, Truncated
 from agent.metrics.self import AgentMetrics
@@ -29,8 +28,6 @@ IDLE_POLL_SECONDS = 0.1
 ROTATION_CHECK_SECONDS = 0.5
 # Follower loss reasons -> nexo_agent_dropped_entries_total reasons.
 _LOSS_REASONS = {"unterminated": "malformed_record", "unreadable": "rotated_away"}
-# Per-line label names the reader adds on top of the target's labels.
-LINE_LABELS = ("stream", "level")
 METADATA_FIELDS = ("accountId", "userId", "requestId")
 
 
@@ -54,16 +51,16 @@ class TargetReader:
         self._docker = target.kind == "docker"
         self._partials = PartialLineBuffer(pipeline.max_line_size)
         self._label_cache: dict[tuple[str, str], StreamLabels] = {}
-        self._wanted_labels = set(pipeline.labels) | set(pipeline.static_labels)
         self._metadata_fields = [f for f in METADATA_FIELDS if f in pipeline.structured_metadata]
         self._target_metadata = tuple(
             (k, v) for k, v in target.metadata if k in pipeline.structured_metadata
         )
+        self._target_metadata_size = sum(len(k) + len(v) for k, v in self._target_metadata)
+        self._label_levels: dict[StreamLabels, str] = {}
         label_dict = dict(target.labels)
         self._service = label_dict.get("service_name") or label_dict.get("container") or target.name
         self._read_bytes = metrics.read_bytes.labels(target.name)
         self._read_lines = metrics.read_lines.labels(target.name)
-        self._level_counts: dict[str, int] = {}
         self._finish_requested = False
         self._stop_requested = False
         self._writer_died = False
@@ -77,18 +74,11 @@ class TargetReader:
         """A rename or label change: new lines get the new labels."""
         self.target = target
         self._label_cache.clear()
+        self._label_levels.clear()
 
     def finish(self) -> None:
         """The target is gone (container destroyed): drain to the end, then stop."""
         self._finish_requested = True
-
-    def flush_partials(self) -> None:
-        """Ship any half-merged line as it is (its writer is gone, or its file is done)."""
-        file_id = self._file_id
-        for line in self._partials.flush_all():
-            if line.truncated:
-                self._metrics.truncated_lines.inc()
-            self._emit(line.ts_ns, line.stream, line.line, line.end_offset, file_id)
 
     def writer_died(self) -> None:
         """The container exited: a partial left at the end of its log will never finish."""
@@ -124,7 +114,6 @@ class TargetReader:
                 continue
             if self._finish_requested or follower.finished:
                 self.flush_partials()
-                self._shipper.advance(self._key, (self._file_id, self._end_offset))
                 return
             if self._partials.pending_start_offset() is not None:
                 stale = (
@@ -132,11 +121,8 @@ class TargetReader:
                     if self._writer_died
                     else self._partials.flush_idle(idle_timeout)
                 )
-                for line in stale:
-                    if line.truncated:
-                        self._metrics.truncated_lines.inc()
-                    self._emit(line.ts_ns, line.stream, line.line, line.end_offset, self._file_id)
-                self._advance_safe()
+                if stale:
+                    self._ship(stale, self._safe_commit())
             self._writer_died = False
             await asyncio.sleep(IDLE_POLL_SECONDS)
 
@@ -184,93 +170,129 @@ class TargetReader:
         self._end_offset = chunk.end_offset
         self._min_ts_ns = time.time_ns() - self._max_age_ns
         if not self._docker:
-            self._process_plain(data, chunk.start_offset, file_id)
+            lines = self._plain_lines(data)
         else:
             result = self._partials.feed_chunk(data, chunk.start_offset)
-            self._read_lines.inc(len(result.lines))
+            lines = result.lines
             if result.malformed:
                 self._metrics.dropped_entries.labels("malformed_record").inc(result.malformed)
-            emit = self._emit
-            truncated = 0
-            for line in result.lines:
-                if line.truncated:
-                    truncated += 1
-                emit(line.ts_ns, line.stream, line.line, line.end_offset, file_id)
-            if truncated:
-                self._metrics.truncated_lines.inc(truncated)
-        self._advance_safe()
-        self._flush_counts()
+        self._read_lines.inc(len(lines))
+        self._ship(lines, self._safe_commit())
 
-    def _advance_safe(self) -> None:
-        """Commit past dropped records too, but never past a line still being merged."""
+    def flush_partials(self) -> None:
+        """Ship any half-merged line as it is (its writer is gone, or its file is done)."""
+        lines = self._partials.flush_all()
+        if lines:
+            self._ship(lines, self._safe_commit())
+
+    def _safe_commit(self) -> tuple[FileIdentity | None, int]:
+        """Past everything read so far, but never past a line still being merged."""
         pending = self._partials.pending_start_offset()
-        offset = self._end_offset if pending is None else pending
-        if self._file_id is not None:
-            self._shipper.advance(self._key, (self._file_id, offset))
+        return (self._file_id, self._end_offset if pending is None else pending)
 
-    def _process_plain(self, data: bytes, offset: int, file_id: FileIdentity) -> None:
+    def _plain_lines(self, data: bytes) -> list[CompleteLine]:
         ts_ns = time.time_ns()
         lines = data.split(b"\n")
         lines.pop()  # the follower hands out complete lines only: the tail is b""
-        self._read_lines.inc(len(lines))
         limit = self._cfg.max_line_size
+        out = []
         for raw in lines:
-            offset += len(raw) + 1
-            if len(raw) > limit:
+            cut = len(raw) > limit
+            if cut:
                 raw = raw[:limit]
-                self._metrics.truncated_lines.inc()
             text = raw.decode("utf-8", "replace")
             if text.endswith("\r"):
                 text = text[:-1]
-            self._emit(ts_ns, "", text, offset, file_id)
+            out.append(CompleteLine(ts_ns, "", text, cut, 0, None))
+        return out
 
-    def _emit(self, ts_ns: int, stream: str, text: str, end_offset: int, file_id: Any) -> None:
-        fields = parse_line(text) if self._cfg.parse else None
-        level = fields.level if fields is not None else "unknown"
-        key = (stream, level)
-        labels = self._label_cache.get(key)
-        if labels is None:
-            labels = self._build_labels(stream, level)
-        metadata = self._target_metadata
-        if fields is not None and (fields.account_id or fields.user_id or fields.request_id):
-            extra = []
-            for name, value in zip(
-                METADATA_FIELDS,
-                (fields.account_id, fields.user_id, fields.request_id),
-                strict=True,
-            ):
-                if value and name in self._metadata_fields:
-                    extra.append((name, value))
-            metadata = (*metadata, *extra)
-        counts = self._level_counts
-        counts[level] = counts.get(level, 0) + 1
-        if ts_ns < self._min_ts_ns:
-            # Loki refuses it (reject_old_samples_max_age): a certain 400, so drop it here.
-            self._metrics.dropped_entries.labels("too_old").inc()
+    def _ship(self, lines: list[CompleteLine], commit: tuple[FileIdentity | None, int]) -> None:
+        """Parse, label and hand one chunk's lines to the shipper in a single call.
+
+        One shipper call per chunk keeps entries and the position that settles them in
+        the same batch, so a crash re-sends nothing that Loki already has.
+        """
+        groups: dict[StreamLabels, list[PushEntry]] = {}
+        size = 0
+        count = 0
+        truncated = 0
+        too_old = 0
+        oldest_ts = 0
+        parse = parse_line if self._cfg.parse else None
+        cache = self._label_cache
+        base_md = self._target_metadata
+        base_md_size = self._target_metadata_size
+        min_ts = self._min_ts_ns
+        new_entry = tuple.__new__
+        for ts_ns, stream, text, cut, _end, _attrs in lines:
+            if cut:
+                truncated += 1
+            if ts_ns < min_ts:
+                # Loki refuses it (reject_old_samples_max_age): a certain 400, drop it here.
+                too_old += 1
+                continue
+            if parse is not None:
+                fields = parse(text)
+                level = fields[0]
+                if fields[1] is not None or fields[2] is not None or fields[3] is not None:
+                    metadata, md_size = self._metadata_for(fields)
+                else:
+                    metadata, md_size = base_md, base_md_size
+            else:
+                level = "unknown"
+                metadata, md_size = base_md, base_md_size
+            labels = cache.get((stream, level))
+            if labels is None:
+                labels = self._build_labels(stream, level)
+            group = groups.get(labels)
+            if group is None:
+                group = groups[labels] = []
+            group.append(new_entry(PushEntry, (ts_ns, text, metadata)))
+            size += len(text) + md_size
+            if not count or ts_ns < oldest_ts:
+                oldest_ts = ts_ns
+            count += 1
+        if truncated:
+            self._metrics.truncated_lines.inc(truncated)
+        if too_old:
+            self._metrics.dropped_entries.labels("too_old").inc(too_old)
+        if commit[0] is None:
             return
-        self._shipper.add(
-            self._key, labels, PushEntry(ts_ns, text, metadata), (file_id, end_offset)
-        )
+        self._shipper.add_group(self._key, groups, count, size, oldest_ts, commit)
+        if groups:
+            counter = self._metrics.log_lines
+            service = self._service
+            levels = self._label_levels
+            for labels, group in groups.items():
+                counter.labels(service, levels[labels]).inc(len(group))
+
+    def _metadata_for(self, fields: ParsedFields) -> tuple[tuple[tuple[str, str], ...], int]:
+        metadata = list(self._target_metadata)
+        size = self._target_metadata_size
+        wanted = self._metadata_fields
+        for name, value in (
+            ("accountId", fields[1]),
+            ("userId", fields[2]),
+            ("requestId", fields[3]),
+        ):
+            if value is not None and name in wanted:
+                metadata.append((name, value))
+                size += len(name) + len(value)
+        return tuple(metadata), size
 
     def _build_labels(self, stream: str, level: str) -> StreamLabels:
-        wanted = self._wanted_labels
-        labels = {k: v for k, v in self.target.labels if k in wanted or k.startswith("docker_")}
-        labels.update(self._cfg.static_labels)
+        # Target labels were chosen and bounded by discovery; add the per-line ones.
+        labels = dict(self.target.labels)
+        wanted = self._cfg.labels
         if stream and "stream" in wanted:
             labels["stream"] = stream
         if "level" in wanted:
             labels["level"] = level
         if len(labels) > MAX_LABELS:
-            keep = [k for k in self._cfg.labels if k in labels][:MAX_LABELS]
+            keep = [k for k in wanted if k in labels][:MAX_LABELS]
             keep += [k for k in labels if k not in keep][: MAX_LABELS - len(keep)]
             labels = {k: labels[k] for k in keep}
         result = StreamLabels.of(labels)
         self._label_cache[(stream, level)] = result
+        self._label_levels[result] = level
         return result
-
-    def _flush_counts(self) -> None:
-        if self._level_counts:
-            counter = self._metrics.log_lines
-            for level, n in self._level_counts.items():
-                counter.labels(self._service, level).inc(n)
-            self._level_counts.clear()

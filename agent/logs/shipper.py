@@ -89,7 +89,7 @@ class Shipper:
     def has_room(self) -> bool:
         return self._in_flight_bytes < self._max_in_flight
 
-    async def wait_for_room(self, timeout: float) -> bool:  # noqa: ASYNC109
+    async def wait_for_room(self, timeout: float) -> bool:
         """Park the caller (up to ``timeout``) while too many bytes await acknowledgement."""
         if self._in_flight_bytes < self._max_in_flight:
             return True
@@ -98,22 +98,45 @@ class Shipper:
             await asyncio.wait_for(self._room.wait(), timeout)
         return self._in_flight_bytes < self._max_in_flight
 
-    def add(self, key: str, labels: StreamLabels, entry: PushEntry, commit: Any) -> None:
-        """Queue one entry; ``commit`` becomes ``key``'s position once it is settled."""
+    def add_group(
+        self,
+        key: str,
+        groups: dict[StreamLabels, list[PushEntry]],
+        count: int,
+        size: int,
+        oldest_ts: int,
+        commit: Any,
+    ) -> None:
+        """Queue one chunk's entries; ``commit`` becomes ``key``'s position once settled.
+
+        ``size`` is the line + structured-metadata bytes of the entries (what Loki's rate
+        limiter charges), ``oldest_ts`` the smallest entry timestamp (for the lag gauge).
+        """
+        if not count:
+            self.advance(key, commit)
+            return
         pending = self._current
         batch = pending.batch
-        if not batch.entry_count:
+        if not batch.entry_count and not pending.commits:
             pending.created = time.monotonic()
             self._work.set()  # the sender starts the batch_wait clock
-        before = batch.size_bytes
-        batch.add(labels, entry)
-        size = batch.size_bytes - before
+        streams = batch.streams
+        for labels, entries in groups.items():
+            existing = streams.get(labels)
+            if existing is None:
+                streams[labels] = entries
+            else:
+                existing.extend(entries)
+        batch.entry_count += count
+        batch.size_bytes += size
         pending.commits[key] = commit
-        if key not in pending.oldest_ts:
-            pending.oldest_ts[key] = entry.ts_ns
-            pending.target_bytes[key] = size
-        else:
+        if key in pending.oldest_ts:
             pending.target_bytes[key] += size
+            if oldest_ts < pending.oldest_ts[key]:
+                pending.oldest_ts[key] = oldest_ts
+        else:
+            pending.oldest_ts[key] = oldest_ts
+            pending.target_bytes[key] = size
         self._in_flight_bytes += size
         if batch.size_bytes >= self._batch_size:
             self._seal()
