@@ -196,9 +196,7 @@ class HostMetricsConfig(_Section):
         "|squashfs|erofs|sysfs|tracefs)$"
     )
     filesystem_stat_timeout: Duration = 5.0
-    diskstats_device_exclude: str = (
-        "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$"
-    )
+    diskstats_device_exclude: str = "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$"
     netdev_device_exclude: str = ""
     netclass_ignored_devices: str = "^$"
     # node_exporter's --path.udev.data (disk model/serial/wwn for node_disk_info).
