@@ -14,7 +14,6 @@ import signal
 import time
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.process_collector import ProcessCollector
 
 from agent import __version__
 from agent.config import AgentConfig
@@ -22,7 +21,7 @@ from agent.jsonlog import setup_logging
 from agent.logs.discovery import ContainerInventory, DockerApiDiscovery, DockerFilesDiscovery
 from agent.logs.pipeline import LogPipeline
 from agent.metrics.containers import ContainerCollector, build_container_collector
-from agent.metrics.host import build_host_collector
+from agent.metrics.host import AgentProcessCollector, build_host_collector
 from agent.metrics.self import AgentMetrics
 from agent.metrics.server import MetricsServer
 
@@ -36,7 +35,7 @@ class Agent:
         self.config = config
         self.dry_run = dry_run
         self.registry = CollectorRegistry(auto_describe=True)
-        ProcessCollector(registry=self.registry)
+        self.registry.register(AgentProcessCollector())
         self.metrics = AgentMetrics(self.registry)
         if config.metrics.host.enabled:
             self.registry.register(build_host_collector(config.metrics.host))

@@ -6,6 +6,7 @@ them, so a broken CI machine can never turn into a green run that tested nothing
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -74,7 +75,5 @@ def run_container(docker_client: Any) -> Iterator[Callable[..., Any]]:
 
     yield run
     for container in started:
-        try:
+        with contextlib.suppress(Exception):
             container.remove(force=True)
-        except Exception:
-            pass

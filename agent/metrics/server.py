@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 ReadinessCheck = Callable[[], tuple[bool, str]]
 
@@ -59,7 +59,9 @@ class MetricsServer:
             self._runner = None
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        headers = {"Content-Type": CONTENT_TYPE_LATEST}
+        # The body is text format 0.0.4 (what node_exporter and cAdvisor serve);
+        # prometheus_client >= 0.22 labels its own output 1.0.0.
+        headers = {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
         compress = "gzip" in request.headers.get("Accept-Encoding", "")
         if compress:
             headers["Content-Encoding"] = "gzip"
@@ -86,6 +88,11 @@ _LEGACY_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _PLAIN_TYPES = {"counter": "counter", "gauge": "gauge", "unknown": "untyped"}
 _OM_SUFFIXES = ("_created", "_gsum", "_gcount")
+
+
+# Names already checked against the legacy character set, across renders.
+_VALID_NAMES: set[str] = set()
+_VALID_LABELS: set[str] = set()
 
 
 class _One:
@@ -121,8 +128,10 @@ def render_text(registry: CollectorRegistry) -> bytes:
     """
     out: list[str] = []
     append = out.append
-    valid_names: set[str] = set()
-    valid_labels: set[str] = set()
+    valid_names, valid_labels = _VALID_NAMES, _VALID_LABELS
+    if len(valid_names) > 100_000:  # names churn only with textfiles; stay bounded
+        valid_names.clear()
+        valid_labels.clear()
     for metric in registry.collect():
         exposed_type = _PLAIN_TYPES.get(metric.type)
         name = metric.name + "_total" if metric.type == "counter" else metric.name
@@ -151,7 +160,9 @@ def render_text(registry: CollectorRegistry) -> bytes:
                             valid_labels.add(key)
                         value = labels[key]
                         if "\\" in value or '"' in value or "\n" in value:
-                            value = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+                            value = (
+                                value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+                            )
                         parts.append(f'{key}="{value}"')
                     if not fast:
                         break

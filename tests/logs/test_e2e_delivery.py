@@ -29,15 +29,14 @@ while [ $i -lt {n} ]; do
   i=$((i+1))
 done
 sleep 3600
-"""
+"""  # noqa: E501
 
 
 def mixed_expected(n: int) -> Counter[str]:
     lines: Counter[str] = Counter()
     for i in range(n):
-        lines[
-            f'{{"level":30,"time":1,"msg":"pino {i}","req":{{"id":"req-{i}"}},"accountId":"acc-{i % 7}"}}'
-        ] += 1
+        pino = f'"msg":"pino {i}","req":{{"id":"req-{i}"}},"accountId":"acc-{i % 7}"'
+        lines[f'{{"level":30,"time":1,{pino}}}'] += 1
         lines[f'level=error msg="logfmt {i}" request_id=lf-{i} user_id=u-{i % 5}'] += 1
         lines[
             "\x1b[32m[Nest] 42  - \x1b[39m11/26/2026, 4:19:03 PM \x1b[31m  ERROR\x1b[39m "
