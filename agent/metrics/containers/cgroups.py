@@ -31,33 +31,12 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from agent.metrics.kernelfs import read_bytes
+
 if TYPE_CHECKING:
     from agent.metrics.containers.stats import CgroupSpec
 
 log = logging.getLogger(__name__)
-
-_O_FLAGS = os.O_RDONLY | os.O_CLOEXEC
-_CHUNK = 65536
-
-
-def read_bytes(path: str) -> bytes:
-    """A whole cgroup/proc file: one open, usually one read (a short read is EOF).
-
-    Same as ``agent.metrics.host.kernelfs.read_bytes``, repeated because importing
-    ``agent.metrics.host`` imports (and registers) every host collector.
-    """
-    fd = os.open(path, _O_FLAGS)
-    try:
-        data = os.read(fd, _CHUNK)
-        if len(data) < _CHUNK:
-            return data
-        chunks = [data]
-        while data:
-            data = os.read(fd, _CHUNK)
-            chunks.append(data)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 # A read failing with these means "the kernel has no such file here", not an error.

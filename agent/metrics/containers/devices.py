@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from agent.metrics.containers.cgroups import read_bytes
+from agent.metrics.kernelfs import read_bytes
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from agent.metrics.containers.cgroups import read_bytes
+from agent.metrics.kernelfs import read_bytes
 
 IGNORED_PREFIXES = (b"lo", b"veth", b"docker", b"nerdctl")
 

@@ -22,7 +22,7 @@ from prometheus_client import Metric
 from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
-from agent.metrics.host import kernelfs
+from agent.metrics import kernelfs
 from agent.metrics.host.filters import NameFilter
 from agent.metrics.host.registry import ScrapeContext, register
 from agent.metrics.host.statfs import TIMEOUT_ERROR, StatfsFunction, StatfsPool, StuckMounts

@@ -12,7 +12,7 @@ from prometheus_client import Metric
 from prometheus_client.core import UnknownMetricFamily
 
 from agent.config import HostMetricsConfig
-from agent.metrics.host import kernelfs
+from agent.metrics import kernelfs
 from agent.metrics.host.filters import NameFilter
 from agent.metrics.host.registry import ScrapeContext, register
 

@@ -8,7 +8,7 @@ from prometheus_client import Metric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
-from agent.metrics.host import kernelfs
+from agent.metrics import kernelfs
 from agent.metrics.host.nfs import V2_PROCEDURES, V3_PROCEDURES, add_requests, parse_rpc_lines
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 

@@ -13,7 +13,7 @@ from prometheus_client import Metric
 from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
-from agent.metrics.host import kernelfs
+from agent.metrics import kernelfs
 from agent.metrics.host.registry import ScrapeContext, register
 
 _PLAIN = {

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 from prometheus_client import Metric
 
 from agent.config import HostMetricsConfig
-from agent.metrics.host import kernelfs
+from agent.metrics import kernelfs
 
 
 class NoDataError(Exception):

@@ -14,7 +14,7 @@ from prometheus_client import Metric
 from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
-from agent.metrics.host import kernelfs
+from agent.metrics import kernelfs
 from agent.metrics.host.registry import ScrapeContext, register
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
