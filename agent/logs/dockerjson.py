@@ -264,6 +264,8 @@ class PartialLineBuffer:
         pos = base_offset
         limit = self._limit
         pending = self._pending
+        second_ns = _second_ns
+        scale = _SCALE
         for raw in parts:
             end = pos + len(raw) + 1
             try:
@@ -281,12 +283,25 @@ class PartialLineBuffer:
                     and type(ts) is str
                     and (stream == "stdout" or stream == "stderr")
                 ):
-                    try:
-                        ts_ns = parse_docker_time(ts)
-                    except ValueError:
-                        malformed += 1
-                        pos = end
-                        continue
+                    # parse_docker_time's cached-second path, inlined.
+                    frac = ts[20:-1]
+                    second = second_ns.get(ts[:19])
+                    if (
+                        second is not None
+                        and ts[-1] == "Z"
+                        and ts[19] == "."
+                        and len(frac) <= 9
+                        and frac.isascii()
+                        and frac.isdigit()
+                    ):
+                        ts_ns = second + int(frac) * scale[len(frac)]
+                    else:
+                        try:
+                            ts_ns = parse_docker_time(ts)
+                        except ValueError:
+                            malformed += 1
+                            pos = end
+                            continue
                     attrs = obj.get("attrs")
                     if attrs is not None:
                         attrs = _string_attrs(attrs)

@@ -2,31 +2,31 @@
 
 Two wire forms, both exactly what Loki's ``ParseLokiRequest`` accepts:
 
-* protobuf (default): ``logproto.PushRequest`` serialized by the official ``protobuf``
-  runtime, then snappy **block** compressed (``snappy.compress``; Loki reads it with
+* protobuf (default): ``logproto.PushRequest`` (``grafana/loki`` ``pkg/push/push.proto``),
+  then snappy **block** compressed (``snappy.compress``; Loki reads it with
   ``util.RawSnappy``, so the framed format would be a 400).
 * json: ``{"streams":[{"stream":{..},"values":[["<ns>", line, {metadata}]]}]}`` with the
   timestamp as a *string* (a JSON number is a 400), optionally gzip'ed.
 
-The message classes are built at import from a descriptor assembled here, mirroring
-``grafana/loki`` ``pkg/push/push.proto``: no generated ``_pb2`` module whose gencode version
-could disagree with the installed runtime. Entries keep the order they are given in (file
-order); Loki accepts out-of-order entries within its 1 h window.
+Entries keep the order they are given in (file order); Loki accepts out-of-order entries
+within its 1 h window.
 
-Encoding is on the hot path: ``EntryAdapter``s are appended with ``entries.add`` and their
-timestamp set in place, which measured ~1.6x faster than building messages via kwargs and
-``extend`` under the upb runtime.
+Encoding is on the hot path, so the protobuf bytes are assembled by hand. The official
+runtime's message classes (:data:`PushRequest`, :data:`EntryAdapter`) are still offered,
+built on first use from a descriptor assembled here (no generated ``_pb2`` module whose
+gencode version could disagree with the installed runtime), to decode bodies and to check
+the hand-made bytes against.
 """
 
 from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import orjson
 import snappy
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
 
 from agent.logs.model import PushBatch, PushEntry, StreamLabels, render_labels
 
@@ -36,8 +36,11 @@ JSON_CONTENT_TYPE = "application/json"
 _NS = 1_000_000_000
 
 
+@cache
 def _build_push_classes() -> tuple[Any, Any]:
     """PushRequest and EntryAdapter classes from a hand-built ``logproto`` descriptor."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
+
     field = descriptor_pb2.FieldDescriptorProto
     proto = descriptor_pb2.FileDescriptorProto(
         name="nexo_agent/loki_push.proto",
@@ -86,7 +89,13 @@ def _build_push_classes() -> tuple[Any, Any]:
     return push_request, entry
 
 
-PushRequest, EntryAdapter = _build_push_classes()
+def __getattr__(name: str) -> Any:
+    # PushRequest / EntryAdapter: importing the runtime costs the agent ~50 ms at start.
+    if name == "PushRequest":
+        return _build_push_classes()[0]
+    if name == "EntryAdapter":
+        return _build_push_classes()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,23 +118,129 @@ def _labels_string(labels: StreamLabels) -> str:
 
 
 def encode_protobuf(batch: PushBatch) -> EncodedPush:
-    """Snappy(block)-compressed ``logproto.PushRequest``, entries in the order given."""
-    request = PushRequest()
-    add_stream = request.streams.add
-    ns = _NS
-    for labels, entries in batch.streams.items():
-        add = add_stream(labels=_labels_string(labels)).entries.add
-        for ts_ns, line, metadata in entries:
-            entry = add(line=line)
-            ts = entry.timestamp
-            ts.seconds = ts_ns // ns
-            ts.nanos = ts_ns % ns
-            if metadata:
-                add_pair = entry.structuredMetadata.add
-                for name, value in metadata:
-                    add_pair(name=name, value=value)
-    raw: bytes = request.SerializeToString()
+    """Snappy(block)-compressed ``logproto.PushRequest``, entries in the order given.
+
+    The wire bytes are assembled by hand: the same bytes, field for field, as the official
+    runtime's ``SerializeToString`` (a test pins that), at about half the cost, because a
+    batch repeats itself: the seconds of a timestamp, the high bits of its nanos, and most
+    metadata pairs (``container_id`` on every entry of a target) are encoded once per batch.
+    """
+    raw = b"".join(_BatchEncoder().streams(batch))
     return EncodedPush(snappy.compress(raw), PROTOBUF_CONTENT_TYPE)
+
+
+# Protobuf wire format (protobuf.dev/programming-guides/encoding): a field is a tag byte
+# (number << 3 | wire type) then, for strings and messages, a varint length and the bytes.
+# proto3 leaves zero and empty scalars out; an explicitly set sub-message is always written.
+_MASK64 = (1 << 64) - 1
+_VARINT_TABLE_SIZE = 1 << 14  # every length below 16 KiB is one list lookup
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_VARINT = [_varint(n) for n in range(_VARINT_TABLE_SIZE)]
+# A low 7-bit group of a longer varint: continuation bit set.
+_GROUP = [bytes((n | 0x80,)) for n in range(128)]
+
+
+def _length(n: int) -> bytes:
+    return _VARINT[n] if n < _VARINT_TABLE_SIZE else _varint(n)
+
+
+def _string_field(tag: bytes, value: str) -> bytes:
+    data = value.encode()
+    return tag + _length(len(data)) + data if data else b""
+
+
+class _BatchEncoder:
+    """Per-batch caches of encoded pieces that repeat from entry to entry."""
+
+    __slots__ = ("_high_nanos", "_names", "_pairs", "_seconds")
+
+    def __init__(self) -> None:
+        self._seconds: dict[int, bytes] = {}  # Timestamp.seconds field
+        self._high_nanos: dict[int, bytes] = {}  # varint of nanos >> 14
+        self._pairs: dict[tuple[str, str], bytes] = {}  # whole structuredMetadata field
+        self._names: dict[str, bytes] = {}  # LabelPairAdapter.name field
+
+    def streams(self, batch: PushBatch) -> list[bytes | bytearray]:
+        out: list[bytes | bytearray] = []
+        for labels, entries in batch.streams.items():
+            body = self._stream(_labels_string(labels), entries)
+            out.append(b"\x0a" + _length(len(body)))  # PushRequest.streams
+            out.append(body)
+        return out
+
+    def _stream(self, labels: str, entries: list[PushEntry]) -> bytearray:
+        buf = bytearray(_string_field(b"\x0a", labels))  # StreamAdapter.labels
+        seconds_cache = self._seconds
+        high_cache = self._high_nanos
+        pairs = self._pairs
+        small = _VARINT
+        group = _GROUP
+        ns = _NS
+        for ts_ns, line, metadata in entries:
+            # Timestamp{seconds = 1, nanos = 2}
+            seconds, nanos = divmod(ts_ns, ns)
+            ts = seconds_cache.get(seconds)
+            if ts is None:
+                ts = seconds_cache[seconds] = (
+                    b"\x08" + _varint(seconds & _MASK64) if seconds else b""
+                )
+            if nanos >= _VARINT_TABLE_SIZE:
+                high = high_cache.get(nanos >> 14)
+                if high is None:
+                    high = high_cache[nanos >> 14] = _varint(nanos >> 14)
+                ts += b"\x10" + group[nanos & 0x7F] + group[nanos >> 7 & 0x7F] + high
+            elif nanos:
+                ts += b"\x10" + small[nanos]
+            md = b""
+            for pair in metadata:
+                encoded = pairs.get(pair)
+                if encoded is None:
+                    encoded = pairs[pair] = self._pair(pair)
+                md += encoded
+            data = line.encode()
+            n = len(data)
+            # EntryAdapter{timestamp = 1, line = 2, structuredMetadata = 3}; ts is < 128 bytes.
+            if n:
+                line_len = small[n] if n < _VARINT_TABLE_SIZE else _varint(n)
+                size = len(ts) + 3 + len(line_len) + n + len(md)
+                buf += (
+                    b"\x12"  # StreamAdapter.entries
+                    + (small[size] if size < _VARINT_TABLE_SIZE else _varint(size))
+                    + b"\x0a"
+                    + small[len(ts)]
+                    + ts
+                    + b"\x12"
+                    + line_len
+                )
+                buf += data
+            else:
+                buf += b"\x12" + _length(len(ts) + 2 + len(md)) + b"\x0a" + small[len(ts)] + ts
+            buf += md
+        return buf
+
+    def _pair(self, pair: tuple[str, str]) -> bytes:
+        name, value = pair
+        name_field = self._names.get(name)
+        if name_field is None:
+            name_field = self._names[name] = _string_field(b"\x0a", name)
+        # LabelPairAdapter{name = 1, value = 2}; most values are unique (request ids), so
+        # this runs for about every other entry.
+        data = value.encode()
+        if not data:
+            return b"\x1a" + _length(len(name_field)) + name_field
+        value_len = _length(len(data))
+        size = len(name_field) + 1 + len(value_len) + len(data)
+        return b"\x1a" + _length(size) + name_field + b"\x12" + value_len + data
 
 
 def _json_value(entry: PushEntry) -> list[Any]:

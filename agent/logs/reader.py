@@ -28,7 +28,6 @@ IDLE_POLL_SECONDS = 0.1
 ROTATION_CHECK_SECONDS = 0.5
 # Follower loss reasons -> nexo_agent_dropped_entries_total reasons.
 _LOSS_REASONS = {"unterminated": "malformed_record", "unreadable": "rotated_away"}
-METADATA_FIELDS = ("accountId", "userId", "requestId")
 
 
 class TargetReader:
@@ -51,7 +50,10 @@ class TargetReader:
         self._docker = target.kind == "docker"
         self._partials = PartialLineBuffer(pipeline.max_line_size)
         self._label_cache: dict[tuple[str, str], StreamLabels] = {}
-        self._metadata_fields = [f for f in METADATA_FIELDS if f in pipeline.structured_metadata]
+        wanted_metadata = set(pipeline.structured_metadata)
+        self._want_account = "accountId" in wanted_metadata
+        self._want_user = "userId" in wanted_metadata
+        self._want_request = "requestId" in wanted_metadata
         self._target_metadata = tuple(
             (k, v) for k, v in target.metadata if k in pipeline.structured_metadata
         )
@@ -267,18 +269,19 @@ class TargetReader:
                 counter.labels(service, levels[labels]).inc(len(group))
 
     def _metadata_for(self, fields: ParsedFields) -> tuple[tuple[tuple[str, str], ...], int]:
-        metadata = list(self._target_metadata)
+        _, account, user, request = fields
+        metadata = self._target_metadata
         size = self._target_metadata_size
-        wanted = self._metadata_fields
-        for name, value in (
-            ("accountId", fields[1]),
-            ("userId", fields[2]),
-            ("requestId", fields[3]),
-        ):
-            if value is not None and name in wanted:
-                metadata.append((name, value))
-                size += len(name) + len(value)
-        return tuple(metadata), size
+        if account is not None and self._want_account:
+            metadata += (("accountId", account),)
+            size += 9 + len(account)
+        if user is not None and self._want_user:
+            metadata += (("userId", user),)
+            size += 6 + len(user)
+        if request is not None and self._want_request:
+            metadata += (("requestId", request),)
+            size += 9 + len(request)
+        return metadata, size
 
     def _build_labels(self, stream: str, level: str) -> StreamLabels:
         # Target labels were chosen and bounded by discovery; add the per-line ones.
