@@ -165,7 +165,7 @@ async def run_once(lines: int, containers: int, fmt: str, workdir: Path) -> dict
             "positions_file": str(workdir / "positions.json"),
             "docker": {"discovery": "files", "data_root": str(data_root), "poll_interval": "1s"},
             "loki": {"url": f"http://127.0.0.1:{port}/loki/api/v1/push"},
-            "pipeline": {"max_in_flight_bytes": "16MiB"},
+            "pipeline": {"max_in_flight_bytes": "8MiB"},
         },
         "metrics": {"host": {"enabled": False}, "containers": {"enabled": False}},
     }
