@@ -11,15 +11,20 @@ command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 command -v prometheus-node-exporter >/dev/null || need_pkgs+=(prometheus-node-exporter)
 command -v promtool >/dev/null || need_pkgs+=(prometheus)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
+# tests/deploy: amtool, docker-compose config, systemd-analyze verify, shellcheck, curl
+# (healthcheck.sh, backup.sh); the image's base comes from `apt-get download`.
+command -v amtool >/dev/null || need_pkgs+=(prometheus-alertmanager)
+command -v docker-compose >/dev/null || need_pkgs+=(docker-compose)
+command -v systemd-analyze >/dev/null || need_pkgs+=(systemd)
+command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
+command -v curl >/dev/null || need_pkgs+=(curl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "prepare: installing ${need_pkgs[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
-# The Debian packages start their own services where an init system runs; tests start
-# their own instances on loopback ports, so stop any that came up.
-pkill -x prometheus-node-exporter 2>/dev/null || true
-pkill -x prometheus 2>/dev/null || true
+# Tests start their own prometheus and node_exporter on free loopback ports, so a
+# packaged service that an init system may have started does not get in the way.
 
 if ! docker info >/dev/null 2>&1; then
   echo "prepare: starting dockerd"
