@@ -243,8 +243,24 @@ class AgentConfig(_Section):
     @model_validator(mode="after")
     def _default_hostname(self) -> AgentConfig:
         if not self.hostname:
-            object.__setattr__(self, "hostname", socket.gethostname())
+            object.__setattr__(self, "hostname", _host_hostname(self.metrics.host.rootfs))
         return self
+
+
+def _host_hostname(rootfs: Path) -> str:
+    """The host's name: in a container with the host's / mounted, its ``/etc/hostname``
+    (the container's own hostname is its ID, useless as a ``host`` label).
+
+    ``/proc/sys/kernel/hostname`` would not do: it answers for the reader's UTS namespace.
+    """
+    if rootfs != Path("/"):
+        try:
+            name = (rootfs / "etc/hostname").read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            name = ""
+        if name:
+            return name
+    return socket.gethostname()
 
 
 def expand_env(text: str, environ: dict[str, str] | None = None) -> str:

@@ -150,3 +150,11 @@ def test_dry_run_prints_one_json_object_per_entry(tmp_path: Path) -> None:
     # The agent's own logs are JSON on stderr.
     for raw in err.decode().splitlines():
         assert orjson.loads(raw)["logger"].startswith("agent")
+
+
+def test_empty_hostname_in_a_container_comes_from_the_hosts_rootfs(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/hostname").write_text("web-7\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(f"hostname: ''\nmetrics:\n  host:\n    rootfs: {tmp_path}\n")
+    assert load_config(path).hostname == "web-7"
