@@ -8,7 +8,8 @@ CPU time (``time.thread_time``) for
 - ``refresh``: the same when the containers' limits are due to be re-read (once per
   ``SPEC_REFRESH_INTERVAL``, so every fourth scrape at a 15 s scrape interval), and
 - ``render``: the whole text exposition (``generate_latest``), i.e. collect plus the
-  prometheus_client text encoder, which is what a Prometheus scrape actually costs;
+  prometheus_client text encoder, which is what a Prometheus scrape actually costs
+  (also as elapsed time, ``render_wall``: the scrape's latency without HTTP);
 
 per scrape and per container (medians), after one warm-up scrape (cgroup paths are
 resolved and cached on first sight, reported separately as ``first``). Containers are
@@ -114,6 +115,16 @@ def cpu_ms(action: Callable[[], object], repeat: int) -> list[float]:
     return samples
 
 
+def wall_ms(action: Callable[[], object], repeat: int) -> list[float]:
+    """Elapsed time, i.e. the scrape latency a Prometheus would see, minus HTTP."""
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return samples
+
+
 def measure(client: Any, count: int, repeat: int) -> dict[str, float]:
     with running_containers(client, count, uuid.uuid4().hex[:8]) as containers:
         now = [time.time()]
@@ -132,6 +143,7 @@ def measure(client: Any, count: int, repeat: int) -> dict[str, float]:
         refresh = statistics.median(cpu_ms(scrape_with_spec_refresh, repeat))
         render_samples = cpu_ms(lambda: generate_latest(registry), repeat)
         render = statistics.median(render_samples)
+        render_wall = statistics.median(wall_ms(lambda: generate_latest(registry), repeat))
         body = generate_latest(registry)
         series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
     return {
@@ -140,6 +152,7 @@ def measure(client: Any, count: int, repeat: int) -> dict[str, float]:
         "collect_ms": round(collect, 2),
         "refresh_ms": round(refresh, 2),
         "render_ms": round(render, 2),
+        "render_wall_ms": round(render_wall, 2),
         "collect_us_per_container": round(collect * 1000 / count, 1),
         "render_us_per_container": round(render * 1000 / count, 1),
         "series": series,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import signal
 import socket
@@ -33,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import HostMetricsConfig
+from benchmarks.procstat import cpu_seconds
 
-TICKS = os.sysconf("SC_CLK_TCK")
 NODE_EXPORTER = "prometheus-node-exporter"
 
 # Collectors node_exporter 1.5 enables that are outside the agent's scope (no issue asks
@@ -58,17 +57,6 @@ def node_exporter_args(cfg: HostMetricsConfig, port: int, textfile_dir: str) -> 
         f"--collector.netclass.ignored-devices={cfg.netclass_ignored_devices}",
         *(f"--no-collector.{name}" for name in NOT_IN_AGENT),
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def wait_ready(url: str, timeout: float = 15.0) -> None:
@@ -182,25 +170,28 @@ def measure(pid: int, port: int, batch: int, gzip: bool) -> dict[str, float]:
     }
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(
+    rounds: int = 20, batch: int = 25, gzip: bool = False, textfile_dir: str | None = None
+) -> dict[str, Any]:
+    """Both targets measured in the same run; medians over rounds and the ratios."""
+    from benchmarks.harness import MissingDependency, free_port
+
     binary = shutil.which(NODE_EXPORTER)
     if binary is None:
-        raise SystemExit(f"{NODE_EXPORTER} not found (run tests/setup/prepare.sh)")
-    textfile_dir = Path(args.textfile_dir or "/tmp/nexo-bench-textfile")
-    textfile_dir.mkdir(parents=True, exist_ok=True)
-    (textfile_dir / "bench.prom").write_text('# TYPE bench_info gauge\nbench_info{job="cron"} 1\n')
+        raise MissingDependency(f"{NODE_EXPORTER} (run tests/setup/prepare.sh)")
+    textfile = Path(textfile_dir or "/tmp/nexo-bench-textfile")
+    textfile.mkdir(parents=True, exist_ok=True)
+    (textfile / "bench.prom").write_text('# TYPE bench_info gauge\nbench_info{job="cron"} 1\n')
     ne_port, agent_port = free_port(), free_port()
-    node_exporter = start_node_exporter(binary, ne_port, str(textfile_dir))
-    agent = start_agent(agent_port, str(textfile_dir))
+    node_exporter = start_node_exporter(binary, ne_port, str(textfile))
+    agent = start_agent(agent_port, str(textfile))
     try:
         ne_families = families(f"http://127.0.0.1:{ne_port}/metrics")
         agent_families = families(f"http://127.0.0.1:{agent_port}/metrics")
-        rounds: dict[str, list[dict[str, float]]] = {"agent": [], "node_exporter": []}
-        for _ in range(args.rounds):
-            rounds["node_exporter"].append(
-                measure(node_exporter.pid, ne_port, args.batch, args.gzip)
-            )
-            rounds["agent"].append(measure(agent.pid, agent_port, args.batch, args.gzip))
+        results: dict[str, list[dict[str, float]]] = {"agent": [], "node_exporter": []}
+        for _ in range(rounds):
+            results["node_exporter"].append(measure(node_exporter.pid, ne_port, batch, gzip))
+            results["agent"].append(measure(agent.pid, agent_port, batch, gzip))
     finally:
         for process in (agent, node_exporter):
             process.send_signal(signal.SIGTERM)
@@ -215,13 +206,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "agent_host": len(agent_families),
             "node_exporter_host_not_in_agent": sorted(ne_families - agent_families),
         },
-        "rounds": args.rounds,
-        "scrapes_per_round": args.batch,
-        "gzip": args.gzip,
+        "rounds": rounds,
+        "scrapes_per_round": batch,
+        "gzip": gzip,
     }
-    for name, results in rounds.items():
+    for name, measured in results.items():
         summary[name] = {
-            key: statistics.median(r[key] for r in results)
+            key: statistics.median(r[key] for r in measured)
             for key in ("cpu_ms_per_scrape", "latency_ms", "bytes")
         }
     summary["cpu_ratio_agent_over_node_exporter"] = (
@@ -277,7 +268,10 @@ def main() -> None:
     if args.serve is not None:
         serve(args.serve, args.textfile_dir)
         return
-    summary = run(args)
+    try:
+        summary = run(args.rounds, args.batch, args.gzip, args.textfile_dir)
+    except RuntimeError as exc:
+        raise SystemExit(f"cannot run: {exc}") from exc
     for name in ("agent", "node_exporter"):
         r = summary[name]
         print(

@@ -2,8 +2,11 @@
 
 Builds a fake Docker data root (``containers/<id>/config.v2.json``, ``hostconfig.json`` and
 ``<id>-json.log`` with Docker's exact record format), runs the real agent with socket-free
-discovery pinned to one core (``taskset -c 0``), and a counting Loki receiver in another
-process on another core. Reports lines/s, CPU seconds per million lines and peak RSS.
+discovery pinned to one core (``taskset -c 0``), and a counting Loki receiver
+(``benchmarks/receiver.py``) in another process on another core. The agent starts on an
+empty data root; once it is healthy the containers' directories are moved in, so the
+figures (lines/s, CPU seconds per million lines, peak RSS) leave the interpreter's
+start-up out. ``NEXO_BENCH_PROFILE=FILE`` runs the agent under cProfile into FILE.
 
     python -m benchmarks.log_throughput --lines 1000000 --containers 20 [--format mixed]
 """
@@ -11,25 +14,27 @@ process on another core. Reports lines/s, CPU seconds per million lines and peak
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from benchmarks.harness import free_port, pinned
+from benchmarks.procstat import cpu_seconds, peak_rss_bytes
+from benchmarks.receiver import ReceiverProcess
+
 FORMATS = ("json", "logfmt", "nest", "text", "mixed")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def app_line(fmt: str, i: int) -> str:
@@ -97,111 +102,93 @@ def build_data_root(root: Path, lines: int, containers: int, fmt: str) -> None:
             out.write(b"".join(buf))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-RECEIVER = r"""
-import asyncio, sys, snappy
-from aiohttp import web
-from agent.logs.loki_encode import PushRequest
-count = 0
-async def push(request):
-    global count
-    body = await request.read()
-    msg = PushRequest()
-    msg.ParseFromString(snappy.uncompress(body))
-    count += sum(len(s.entries) for s in msg.streams)
-    return web.Response(status=204)
-async def counted(request):
-    return web.Response(text=str(count))
-app = web.Application(client_max_size=64 * 1024 * 1024)
-app.router.add_post("/loki/api/v1/push", push)
-app.router.add_get("/count", counted)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+# cProfile with a CPU-time clock (``python -m cProfile`` measures wall time, so the event
+# loop's idle waits would look like work), switched on by SIGUSR1 once the agent is up so
+# the interpreter's start-up stays out, and written when the agent exits.
+PROFILED_AGENT = """
+import cProfile, runpy, signal, sys, time
+profiler = cProfile.Profile(time.process_time)
+signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+output, sys.argv = sys.argv[1], ["agent", *sys.argv[2:]]
+try:
+    runpy.run_module("agent", run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+finally:
+    profiler.disable()
+    profiler.dump_stats(output)
 """
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_peak_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-async def fetch_count(port: int) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /count HTTP/1.0\r\nHost: x\r\n\r\n")
-    data = await reader.read()
-    writer.close()
-    return int(data.split(b"\r\n\r\n", 1)[1] or 0)
-
-
-def pinned(cmd: list[str], core: int) -> list[str]:
-    return ["taskset", "-c", str(core), *cmd] if shutil.which("taskset") else cmd
-
-
-async def run_once(lines: int, containers: int, fmt: str, workdir: Path) -> dict[str, Any]:
-    data_root = workdir / "docker"
-    build_data_root(data_root, lines, containers, fmt)
-    total = (lines // containers) * containers
-    port = free_port()
-    receiver = subprocess.Popen(  # noqa: ASYNC220 (started once, before measuring)
-        pinned([sys.executable, "-c", RECEIVER, str(port)], 1 if os.cpu_count() != 1 else 0)
-    )
-    config = {
-        "hostname": "bench",
-        "log_level": "warning",
-        "server": {"listen_address": f"127.0.0.1:{free_port()}"},
-        "logs": {
-            "positions_file": str(workdir / "positions.json"),
-            "docker": {"discovery": "files", "data_root": str(data_root), "poll_interval": "1s"},
-            "loki": {"url": f"http://127.0.0.1:{port}/loki/api/v1/push"},
-            "pipeline": {"max_in_flight_bytes": "8MiB"},
-        },
-        "metrics": {"host": {"enabled": False}, "containers": {"enabled": False}},
-    }
-    config_path = workdir / "agent.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    try:
-        for _ in range(100):
-            try:
-                await fetch_count(port)
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        started = time.monotonic()
-        profile = os.environ.get("NEXO_BENCH_PROFILE")
-        runner = ["-m", "cProfile", "-o", profile] if profile else []
-        agent = subprocess.Popen(  # noqa: ASYNC220
-            pinned([sys.executable, *runner, "-m", "agent", "--config", str(config_path)], 0)
-        )
+def wait_healthy(url: str, agent: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
         try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                response.read()
+                return
+        except OSError:
+            if agent.poll() is not None:
+                raise RuntimeError(f"agent exited with {agent.returncode}") from None
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def run_once(
+    lines: int, containers: int, fmt: str, workdir: Path, profile: Path | None = None
+) -> dict[str, Any]:
+    """Ship ``lines`` pre-written lines of ``fmt`` through one pinned agent; the figures."""
+    staging = workdir / "staging"
+    build_data_root(staging, lines, containers, fmt)
+    data_root = workdir / "docker"
+    (data_root / "containers").mkdir(parents=True)
+    total = (lines // containers) * containers
+    listen = f"127.0.0.1:{free_port()}"
+    with ReceiverProcess(core=1 if os.cpu_count() != 1 else 0) as receiver:
+        config = {
+            "hostname": "bench",
+            "log_level": "warning",
+            "server": {"listen_address": listen},
+            "logs": {
+                "positions_file": str(workdir / "positions.json"),
+                "docker": {
+                    "discovery": "files",
+                    "data_root": str(data_root),
+                    "poll_interval": "200ms",
+                },
+                "loki": {"url": receiver.push_url},
+            },
+            "metrics": {"host": {"enabled": False}, "containers": {"enabled": False}},
+        }
+        config_path = workdir / "agent.yaml"
+        config_path.write_text(yaml.safe_dump(config))
+        if profile is None and os.environ.get("NEXO_BENCH_PROFILE"):
+            profile = Path(os.environ["NEXO_BENCH_PROFILE"])
+        runner = ["-c", PROFILED_AGENT, str(profile)] if profile else ["-m", "agent"]
+        agent = subprocess.Popen(pinned([sys.executable, *runner, "--config", str(config_path)], 0))
+        try:
+            wait_healthy(f"http://{listen}/healthz", agent)
+            if profile:
+                agent.send_signal(signal.SIGUSR1)
+            cpu_before = cpu_seconds(agent.pid)
+            started = time.monotonic()
+            for directory in (staging / "containers").iterdir():
+                directory.rename(data_root / "containers" / directory.name)
             received = 0
             while received < total:
-                await asyncio.sleep(0.05)
-                received = await fetch_count(port)
+                time.sleep(0.05)
+                received = receiver.entries()
                 if agent.poll() is not None:
                     raise RuntimeError(f"agent exited with {agent.returncode}")
                 if time.monotonic() - started > 900:
                     raise RuntimeError(f"timed out with {received}/{total} lines")
             wall = time.monotonic() - started
-            cpu = proc_cpu_seconds(agent.pid)
-            rss = proc_peak_rss(agent.pid)
+            cpu = cpu_seconds(agent.pid) - cpu_before
+            rss = peak_rss_bytes(agent.pid)
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(30)
-    finally:
-        receiver.terminate()
-        receiver.wait(10)
     return {
         "format": fmt,
         "lines": total,
@@ -224,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="nexo-bench-"))
     try:
-        result = asyncio.run(run_once(args.lines, args.containers, args.format, workdir))
+        result = run_once(args.lines, args.containers, args.format, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     text = json.dumps(result, indent=2)

@@ -1,0 +1,142 @@
+"""The benchmark suite keeps running and keeps producing well-formed results.
+
+Each scenario runs in quick mode (seconds, small counts) exactly as a user would run it,
+``python -m benchmarks run SCENARIO --quick --out DIR --check``, and its JSON, Markdown
+and PNG are checked for shape. No figure is asserted: a timing on a shared CI machine
+proves nothing, and the budgets are checked by ``--check`` (exit 0 or 1, never a crash).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.__main__ import SCENARIOS
+from benchmarks.budgets import load
+from benchmarks.report import PNG_MAGIC
+from tests.conftest import require_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+MACHINE_KEYS = {
+    "cpu_model",
+    "logical_cpus",
+    "memory_mib",
+    "kernel",
+    "os",
+    "python",
+    "docker",
+    "load_average_start",
+    "load_average_end",
+}
+
+
+def benchmarks(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_well_formed(out: Path, scenario: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((out / f"{scenario}.json").read_text())
+    assert document["scenario"] == scenario
+    assert document["quick"] is True
+    assert set(document["machine"]) >= MACHINE_KEYS
+    assert document["machine"]["logical_cpus"] >= 1
+    assert document["summary"], "a result without headline figures"
+    budgets = load()[scenario]
+    assert [v["metric"] for v in document["budget"]] == [b.metric for b in budgets]
+    for verdict in document["budget"]:
+        assert isinstance(verdict["value"], int | float), f"{verdict['metric']} not measured"
+        assert isinstance(verdict["ok"], bool)
+    for table in document["tables"]:
+        assert table["rows"] and all(len(r) == len(table["columns"]) for r in table["rows"])
+    page = (out / f"{scenario}.md").read_text()
+    assert page.startswith(f"## {document['title']}")
+    assert "Machine: " in page and document["machine"]["kernel"] in page
+    assert "| figure | measured | budget | verdict |" in page
+    assert f"![{scenario}]({scenario}.png)" in page
+    png = (out / f"{scenario}.png").read_bytes()
+    assert png.startswith(PNG_MAGIC) and len(png) > 10_000
+    return document
+
+
+def run_quick(scenario: str, out: Path) -> subprocess.CompletedProcess[str]:
+    done = benchmarks("run", scenario, "--quick", "--out", str(out), "--check")
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    if done.returncode == 1:
+        assert "over budget:" in done.stderr
+    return done
+
+
+def test_log_ceiling_quick_run_writes_json_markdown_and_png(tmp_path: Path) -> None:
+    run_quick("log_ceiling", tmp_path)
+    document = assert_well_formed(tmp_path, "log_ceiling")
+    assert set(document["summary"]["formats"]) == {"json", "logfmt", "nest", "text", "mixed"}
+    assert document["details"]["profile"]["by_area"]
+
+
+@pytest.mark.docker
+def test_scrape_cost_quick_run_compares_with_node_exporter_in_the_same_run(
+    tmp_path: Path, docker_client: Any
+) -> None:
+    require_binary("prometheus-node-exporter")
+    run_quick("scrape_cost", tmp_path)
+    document = assert_well_formed(tmp_path, "scrape_cost")
+    host = document["summary"]["host"]
+    assert host["agent"]["cpu_ms_per_scrape"] >= 0 and host["node_exporter"]["bytes"] > 0
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("scenario", ["reference_host", "app_impact", "loki_outage"])
+def test_docker_scenario_quick_run_writes_well_formed_results(
+    scenario: str, tmp_path: Path, docker_client: Any
+) -> None:
+    run_quick(scenario, tmp_path)
+    assert_well_formed(tmp_path, scenario)
+
+
+def test_check_names_the_figure_over_budget_and_exits_1(tmp_path: Path) -> None:
+    document = {
+        "scenario": "loki_outage",
+        "quick": False,
+        "summary": {"peak_rss_mib": 50.0, "lost_lines": 3, "drain_seconds": 5.0},
+    }
+    (tmp_path / "loki_outage.json").write_text(json.dumps(document))
+    done = benchmarks("check", str(tmp_path))
+    assert done.returncode == 1
+    assert "lost_lines = 3" in done.stderr and "OVER" in done.stderr
+    assert "peak_rss_mib" not in done.stderr
+
+
+def test_check_fails_a_budget_whose_figure_is_missing(tmp_path: Path) -> None:
+    document = {"scenario": "app_impact", "quick": False, "summary": {}}
+    (tmp_path / "app_impact.json").write_text(json.dumps(document))
+    done = benchmarks("check", str(tmp_path))
+    assert done.returncode == 1
+    assert "overhead_median not measured" in done.stderr
+
+
+def test_check_within_budget_exits_0(tmp_path: Path) -> None:
+    document = {
+        "scenario": "app_impact",
+        "quick": False,
+        "summary": {"overhead_median": 0.004, "overhead_cpu_accounting": 0.008},
+    }
+    (tmp_path / "app_impact.json").write_text(json.dumps(document))
+    done = benchmarks("check", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "within its budget" in done.stdout
+
+
+def test_every_scenario_has_budgets() -> None:
+    assert set(load()) == set(SCENARIOS)
