@@ -33,10 +33,12 @@ from agent.logs.model import LogTarget, PushBatch
 from agent.logs.positions import PositionsStore
 from agent.logs.reader import TargetReader
 from agent.logs.shipper import Shipper
-from agent.logs.tail import FileFollower
+from agent.logs.tail import PREOPENED, FileFollower
 from agent.metrics.self import AgentMetrics
 
 log = logging.getLogger("agent.logs.pipeline")
+
+STATIC_FILE_RECHECK_SECONDS = 0.5
 
 
 class DryRunSink:
@@ -209,6 +211,25 @@ class LogPipeline:
             self.positions.remove(key)
         self._update_gauges()
         log.info("forgot finished target", extra={"target": reader.target.name})
+        await self._await_static_file_back(reader.target)
+
+    async def _await_static_file_back(self, target: LogTarget) -> None:
+        """A static file whose follower finished (path gone) while its glob still lists it.
+
+        The glob only re-announces a file after one pass sees it missing, so a file deleted
+        and re-created between two passes would never be followed again: watch the path
+        until it comes back (a new file, read from 0) or the glob drops the target.
+        """
+        if target.kind != "file" or self.static is None:
+            return
+        key = target.key
+        while not self._stop.is_set() and key not in self.readers:
+            if key not in self.static.targets:
+                return
+            if target.path.exists():
+                self._start_reader(target)
+                return
+            await asyncio.sleep(STATIC_FILE_RECHECK_SECONDS)
 
     async def _watch_deaths(self, queue: asyncio.Queue[InventoryEvent]) -> None:
         """A container that died cannot finish a half-written line: let its reader know."""
@@ -237,6 +258,7 @@ class LogPipeline:
         while True:
             await asyncio.sleep(interval)
             self._update_gauges()
+            PREOPENED.sweep()
             if not self.dry_run and self.positions.dirty:
                 await asyncio.to_thread(self.positions.save)
 

@@ -74,6 +74,7 @@ import hashlib
 import io
 import os
 import stat
+import threading
 import time
 import zlib
 from collections import deque
@@ -269,8 +270,9 @@ class _Source:
         "unreadable",
     )
 
-    def __init__(self, path: str, compressed: bool) -> None:
+    def __init__(self, path: str, compressed: bool, keep_path: str | None = None) -> None:
         fd = os.open(path, _OPEN_FLAGS)
+        path = keep_path or path
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -447,11 +449,65 @@ def _path_matches(sib: _Sibling, fp: Fingerprint) -> bool:
 
 
 def _open_head(path: str) -> _Source | None:
-    """The file at the target path, or None while it does not exist."""
+    """The file at the target path, or None while it does not exist.
+
+    A file already deleted (a ``--rm`` container gone within milliseconds of starting) is
+    still read when discovery managed to open it in time (:data:`PREOPENED`).
+    """
     try:
         return _Source(path, compressed=False)
     except FileNotFoundError:
-        return None
+        fd = PREOPENED.take(path)
+        if fd is None:
+            return None
+        try:
+            return _Source(f"/proc/self/fd/{fd}", compressed=False, keep_path=path)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+
+class PreopenedFiles:
+    """Descriptors opened the moment a container starts, before its file can vanish.
+
+    Docker removes a ``--rm`` container's directory, log included, as soon as it exits;
+    by the time inspect and the pipeline have run, a short-lived container's log can be
+    gone. Discovery's events thread opens the log on ``start`` and parks the descriptor
+    here; the follower takes it only if the path no longer exists. Unclaimed descriptors
+    are closed by :meth:`sweep`. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fds: dict[str, tuple[int, float]] = {}
+
+    def open(self, path: str) -> None:
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except OSError:
+            return  # not created (yet), or not json-file: nothing to keep
+        with self._lock:
+            old = self._fds.pop(path, None)
+            self._fds[path] = (fd, time.monotonic())
+        if old is not None:
+            os.close(old[0])
+
+    def take(self, path: str) -> int | None:
+        with self._lock:
+            entry = self._fds.pop(path, None)
+        return None if entry is None else entry[0]
+
+    def sweep(self, max_age: float = 60.0) -> None:
+        cutoff = time.monotonic() - max_age
+        with self._lock:
+            stale = [p for p, (_, at) in self._fds.items() if at < cutoff]
+            fds = [self._fds.pop(p)[0] for p in stale]
+        for fd in fds:
+            os.close(fd)
+
+
+PREOPENED = PreopenedFiles()
 
 
 def _stat_or_none(path: str) -> os.stat_result | None:

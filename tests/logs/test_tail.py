@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.logs.tail import (
+    PREOPENED,
     Chunk,
     FileFollower,
     FileIdentity,
@@ -620,3 +621,26 @@ def test_gap_in_the_rotated_chain_is_reported_lost(log_path: Path) -> None:
     reader.drain()
     assert reader.lines == [line for line in log.written if line not in removed]
     assert reader.lost() == [Lost("rotated_away", str(log_path), 1, None)]
+
+
+def test_a_log_deleted_before_the_follower_opens_it_is_read_through_the_preopened_fd(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c-json.log"
+    path.write_bytes(b"first\nsecond\n")
+    PREOPENED.open(str(path))  # discovery, on the container's start event
+    path.unlink()  # --rm: Docker removed the container before the pipeline got to it
+    follower = FileFollower.open(path)
+    try:
+        assert Reader(follower).drain() == [b"first\n", b"second\n"]
+    finally:
+        follower.close()
+    assert PREOPENED.take(str(path)) is None  # taken once, not leaked
+
+
+def test_unclaimed_preopened_fds_are_closed_by_sweep(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    path.write_bytes(b"x\n")
+    PREOPENED.open(str(path))
+    PREOPENED.sweep(max_age=0.0)
+    assert PREOPENED.take(str(path)) is None

@@ -32,6 +32,7 @@ from agent.logs.discovery.inventory import (
     container_from_inspect,
     json_log_path,
 )
+from agent.logs.tail import PREOPENED
 from agent.metrics.self import AgentMetrics
 
 log = logging.getLogger("agent.logs.discovery")
@@ -269,6 +270,9 @@ class DockerApiDiscovery:
         if len(self._recent) > _RECENT_EVENTS:
             del self._recent[next(iter(self._recent))]
         self._last_event_ns = max(self._last_event_ns, at)
+        if action == "start":
+            # Before anything slower: a --rm container may be gone in milliseconds.
+            PREOPENED.open(str(json_log_path(self._cfg.data_root, cid)))
         info = None
         if action != "destroy":
             try:
