@@ -72,6 +72,7 @@ class TargetReader:
         self._max_age_ns = int(pipeline.max_entry_age * 1e9)
         self._min_ts_ns = 0
         self._file_id: FileIdentity | None = None
+        self._gaps_seen = 0
         self._end_offset = 0
 
     def update_target(self, target: LogTarget) -> None:
@@ -134,6 +135,10 @@ class TargetReader:
             idle_sleep = min(idle_sleep * 2, IDLE_POLL_SECONDS[1])
 
     def _handle_events(self) -> None:
+        gaps = self.follower.stats.possible_gaps
+        if gaps != self._gaps_seen:
+            self._metrics.rotation_gaps.labels(self.target.name).inc(gaps - self._gaps_seen)
+            self._gaps_seen = gaps
         events = self.follower.pop_events()
         if not events:
             return

@@ -99,6 +99,13 @@ class AgentMetrics:
             "Log files currently open for reading.",
             registry=registry,
         )
+        self.rotation_gaps = Counter(
+            "nexo_agent_rotation_gaps_total",
+            "Rotations after which an unread file may have been deleted unseen (amount "
+            "unknown: Docker rotated faster than the file was read).",
+            ["container"],
+            registry=registry,
+        )
         self.log_lines = Counter(
             "nexo_log_lines_total",
             "Lines shipped, by service and normalised level (for alerts without LogQL).",
