@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry
 from agent.config import HostMetricsConfig
 from agent.metrics.host import AgentProcessCollector, build_host_collector
 from agent.metrics.server import MetricsServer
-from benchmarks.host_scrape import free_port, node_exporter_args
+from benchmarks.host_scrape import node_exporter_args
+from tests.agent_process import free_port
 from tests.conftest import require_binary
 
 TEXTFILE = """# HELP nexo_conformance_info A textfile metric both exporters must serve.

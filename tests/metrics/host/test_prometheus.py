@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 import yaml
 
-from benchmarks.host_scrape import free_port
+from tests.agent_process import free_port
 from tests.conftest import require_binary
 from tests.metrics.host.conftest import Exporter
 
