@@ -1,5 +1,22 @@
-"""btrfs: per-filesystem allocation from /sys/fs/btrfs/<uuid> (the sysfs half of node_exporter's
-btrfs collector; the ioctl-based ``node_btrfs_device_*_errors_total`` are not collected)."""
+"""btrfs: per-filesystem allocation and device errors from /sys/fs/btrfs/<uuid>.
+
+node_exporter 1.12 reads allocation, commit stats and ``devices/`` from sysfs (procfs
+``btrfs``), and per-device figures through ioctls (BTRFS_IOC_FS_INFO, DEV_INFO,
+GET_DEV_STATS) on each mounted btrfs: with them it emits
+``node_btrfs_device_errors_total{uuid,type,device,btrfs_dev_uuid}`` (type write, read,
+flush, corruption, generation), ``node_btrfs_device_unused_bytes`` and labels
+``device_size_bytes`` with ``btrfs_dev_uuid`` too.
+
+This module reads sysfs only. The error counters come from
+``devinfo/<devid>/error_stats`` (kernel 5.14+), which holds the same counters the ioctl
+returns, and ``btrfs_dev_uuid`` from the udev database (``ID_FS_UUID_SUB`` of the member
+device, empty without udev). sysfs does not say which block device a devid is, so the
+counters are emitted only for single-device filesystems, where the one ``devices/`` entry
+is that devid. Not collected (they need the ioctls on a mount point): errors of
+multi-device filesystems, ``node_btrfs_device_unused_bytes``, and the ``btrfs_dev_uuid``
+label on ``node_btrfs_device_size_bytes``, which keeps node_exporter's no-ioctl form
+``{device,uuid}`` from the block device size.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +27,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.diskstats import read_udev_properties
 from agent.metrics.host.registry import ScrapeContext, register
+
+# Order and names of node_exporter's ``type`` label; keys of the error_stats file
+# (fs/btrfs/sysfs.c, btrfs_devinfo_error_stats_show).
+_ERROR_TYPES = (
+    ("write", "write_errs"),
+    ("read", "read_errs"),
+    ("flush", "flush_errs"),
+    ("corruption", "corruption_errs"),
+    ("generation", "generation_errs"),
+)
 
 # Copies kept of each block per RAID profile (prometheus/procfs calcRatio).
 _RATIO = {
@@ -66,7 +94,7 @@ class BtrfsCollector:
                 1,
             )
             out.add("global_rsv_size_bytes", "Size of global reserve.", {"uuid": uuid}, global_rsv)
-            commits = self._commit_stats(f"{path}/commit_stats")
+            commits = self._key_values(f"{path}/commit_stats")
             if commits:
                 out.add(
                     "commits_total",
@@ -94,7 +122,9 @@ class BtrfsCollector:
                     commits.get("total_commit_ms", 0) / 1000,
                     counter=True,
                 )
-            for device in kernelfs.list_dir(f"{path}/devices"):
+            devices = kernelfs.list_dir(f"{path}/devices")
+            self._device_errors(ctx, out, path, uuid, devices)
+            for device in devices:
                 sectors = kernelfs.try_int(f"{path}/devices/{device}/size")
                 if sectors is not None:
                     out.add(
@@ -138,7 +168,34 @@ class BtrfsCollector:
         return list(out.by_name.values())
 
     @staticmethod
-    def _commit_stats(path: str) -> dict[str, int]:
+    def _device_errors(
+        ctx: ScrapeContext, out: _Families, path: str, uuid: str, devices: list[str]
+    ) -> None:
+        devids = kernelfs.list_dir(f"{path}/devinfo")
+        if len(devices) != 1 or len(devids) != 1:
+            return  # no devid -> block device mapping in sysfs (see module docstring)
+        # "invalid" until the device's stats item has been read at mount.
+        stats = BtrfsCollector._key_values(f"{path}/devinfo/{devids[0]}/error_stats")
+        if not stats:
+            return
+        device = devices[0]
+        dev_uuid = ""
+        major_minor = kernelfs.try_value(f"{path}/devices/{device}/dev")
+        if major_minor:
+            udev = read_udev_properties(f"{ctx.udev_data}/b{major_minor}")
+            dev_uuid = udev.get("ID_FS_UUID_SUB", "")
+        for error_type, key in _ERROR_TYPES:
+            out.add(
+                "device_errors_total",
+                "Errors reported for the device",
+                {"uuid": uuid, "type": error_type, "device": device, "btrfs_dev_uuid": dev_uuid},
+                stats.get(key, 0),
+                counter=True,
+            )
+
+    @staticmethod
+    def _key_values(path: str) -> dict[str, int]:
+        """A ``key value`` per line sysfs file; lines whose value is not a number are skipped."""
         text = kernelfs.try_value(path)
         stats: dict[str, int] = {}
         for line in (text or "").splitlines():
