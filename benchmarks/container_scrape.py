@@ -7,7 +7,7 @@ CPU time (``time.thread_time``) for
 - ``collect``: reading every cgroup/proc file and building the metric families,
 - ``refresh``: the same when the containers' limits are due to be re-read (once per
   ``SPEC_REFRESH_INTERVAL``, so every fourth scrape at a 15 s scrape interval), and
-- ``render``: the whole text exposition (``generate_latest``), i.e. collect plus the
+- ``render``: the whole text exposition as /metrics serves it (``render_text``), collect plus the
   prometheus_client text encoder, which is what a Prometheus scrape actually costs
   (also as elapsed time, ``render_wall``: the scrape's latency without HTTP);
 
@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
 
 from agent.config import ContainerMetricsConfig
 from agent.metrics.containers import ContainerCollector
 from agent.metrics.containers.collector import SPEC_REFRESH_INTERVAL
+from agent.metrics.server import render_text
 
 IMAGE = "nexo-test/busybox:latest"
 TARGET_MS_AT_100 = 20.0
@@ -141,10 +141,10 @@ def measure(client: Any, count: int, repeat: int) -> dict[str, float]:
             list(collector.collect())
 
         refresh = statistics.median(cpu_ms(scrape_with_spec_refresh, repeat))
-        render_samples = cpu_ms(lambda: generate_latest(registry), repeat)
+        render_samples = cpu_ms(lambda: render_text(registry), repeat)
         render = statistics.median(render_samples)
-        render_wall = statistics.median(wall_ms(lambda: generate_latest(registry), repeat))
-        body = generate_latest(registry)
+        render_wall = statistics.median(wall_ms(lambda: render_text(registry), repeat))
+        body = render_text(registry)
         series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
     return {
         "containers": count,

@@ -103,8 +103,21 @@ class _One:
         return [self._metric]
 
 
-def _go_float(value: float) -> str:
-    """prometheus_client's floatToGoString, minus the function calls per sample."""
+# Below 2**53 an int converts to float exactly, so repr(float(n)) is str(n) + ".0".
+_EXACT_INT = 1 << 53
+
+
+def go_float(value: float) -> str:
+    """prometheus_client's floatToGoString, minus the function calls per sample.
+
+    Integral values (byte and event counts, most of a container scrape) may be passed as
+    ``int``: they skip the float repr and come out the same.
+    """
+    if type(value) is int and -_EXACT_INT < value < _EXACT_INT:
+        if value < 1_000_000:
+            return f"{value}.0"
+        digits = str(value)  # Go's exponent form, as below
+        return f"{f'{digits[0]}.{digits[1:]}0'.rstrip('0.')}e+{len(digits) - 1:02d}"
     d = float(value)
     text = repr(d)
     if text[-1] == "f":  # inf, -inf
@@ -116,6 +129,32 @@ def _go_float(value: float) -> str:
         mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
         return f"{mantissa}e+{dot - 1:02d}"
     return text
+
+
+def escape_label_value(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value
+
+
+class RenderedFamily(Metric):
+    """A counter, gauge or untyped family that writes its own sample lines.
+
+    For collectors with thousands of series that share most of their labels: they can
+    render those once instead of :func:`render_text` sorting and escaping every sample's
+    labels. :func:`render_text` emits the HELP and TYPE lines, then ``sample_lines()``
+    verbatim; every other consumer (``generate_latest``, tests) reads ``samples``. A
+    subclass guarantees that both say the same, with legacy metric and label names, label
+    values escaped, label names sorted and values formatted by :func:`go_float`.
+    """
+
+    def sample_lines(self) -> list[str]:
+        raise NotImplementedError
+
+
+def _header(name: str, documentation: str, exposed_type: str | None) -> str:
+    documentation = documentation.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {documentation}\n# TYPE {name} {exposed_type}\n"
 
 
 def render_text(registry: CollectorRegistry) -> bytes:
@@ -135,6 +174,10 @@ def render_text(registry: CollectorRegistry) -> bytes:
     for metric in registry.collect():
         exposed_type = _PLAIN_TYPES.get(metric.type)
         name = metric.name + "_total" if metric.type == "counter" else metric.name
+        if isinstance(metric, RenderedFamily) and exposed_type is not None:
+            append(_header(name, metric.documentation, exposed_type))
+            out.extend(metric.sample_lines())
+            continue
         fast = exposed_type is not None and _LEGACY_NAME.fullmatch(name) is not None
         lines: list[str] = []
         if fast:
@@ -158,21 +201,15 @@ def render_text(registry: CollectorRegistry) -> bytes:
                                 fast = False
                                 break
                             valid_labels.add(key)
-                        value = labels[key]
-                        if "\\" in value or '"' in value or "\n" in value:
-                            value = (
-                                value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-                            )
-                        parts.append(f'{key}="{value}"')
+                        parts.append(f'{key}="{escape_label_value(labels[key])}"')
                     if not fast:
                         break
-                    lines.append(f"{sample_name}{{{','.join(parts)}}} {_go_float(sample.value)}\n")
+                    lines.append(f"{sample_name}{{{','.join(parts)}}} {go_float(sample.value)}\n")
                 else:
-                    lines.append(f"{sample_name} {_go_float(sample.value)}\n")
+                    lines.append(f"{sample_name} {go_float(sample.value)}\n")
         if not fast:
             append(generate_latest(_One(metric)).decode("utf-8"))
             continue
-        documentation = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        append(f"# HELP {name} {documentation}\n# TYPE {name} {exposed_type}\n")
+        append(_header(name, metric.documentation, exposed_type))
         out.extend(lines)
     return "".join(out).encode("utf-8")

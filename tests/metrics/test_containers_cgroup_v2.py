@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.config import ContainerMetricsConfig
 from agent.metrics.containers import ContainerCollector, build_container_collector
 from agent.metrics.containers.collector import SPEC_REFRESH_INTERVAL
+from agent.metrics.server import render_text
 
 CID_SYSTEMD = "a" * 64
 CID_CGROUPFS = "b" * 64
@@ -562,3 +563,40 @@ def test_listing_failure_is_reported_as_scrape_error(host: Host) -> None:
 
     s = scrape(build_container_collector(host.config(), Broken()))
     assert s == {("container_scrape_error", frozenset()): 1.0}
+
+
+def test_rendered_text_is_byte_identical_to_generate_latest_with_escaped_labels(
+    host: Host,
+) -> None:
+    # The families render their own lines for /metrics; every label layout (cpu, device,
+    # interface, failure_type+scope, device+major+minor+operation) and escaped label
+    # values must come out as prometheus_client's encoder writes them from the samples.
+    host.cgroup(f"system.slice/docker-{CID_SYSTEMD}.scope", LIMITED)
+    host.cgroup(f"docker/{CID_CGROUPFS}", UNLIMITED)
+    host.process(4242)
+    labels = {"quote": 'say "hi"\\ \n bye', "a{b}": "}{", "zz": "last"}
+    source = Inventory(
+        [
+            FakeContainer(CID_SYSTEMD, "/web", 4242, labels=labels),
+            FakeContainer(CID_CGROUPFS, "plain", 0),
+        ]
+    )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(build_container_collector(host.config(percpu=True), source))
+    frozen = list(registry.collect())
+    assert {m.name for m in frozen} >= {
+        "container_cpu_usage_seconds",
+        "container_memory_failures",
+        "container_blkio_device_usage",
+        "container_network_receive_bytes",
+    }
+
+    class Frozen:
+        def collect(self) -> list[Metric]:
+            return frozen
+
+    text = render_text(Frozen())
+    assert text == generate_latest(Frozen())
+    assert b'container_label_quote="say \\"hi\\"\\\\ \\n bye"' in text
+    # A second scrape reuses each container's rendered labels and still agrees.
+    assert render_text(registry) == generate_latest(registry)

@@ -36,13 +36,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, UnknownMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
 
 from agent.config import ContainerMetricsConfig
 from agent.metrics.containers.cgroups import CgroupHandle, CgroupLayout, CgroupReads, CgroupResolver
 from agent.metrics.containers.devices import BlockDeviceNames
+from agent.metrics.containers.exposition import ContainerFamily, IdentityLabels
 from agent.metrics.containers.fsusage import LayerUsage, WritableLayerSampler
 from agent.metrics.containers.network import InterfaceCounters, read_interfaces
 from agent.metrics.containers.source import ContainerLike, ContainerSource, unix_seconds
@@ -270,32 +270,27 @@ _MEMORY_STAT_FAMILIES = (
     ("workingset_refault_anon", "container_memory_workingset_refault_anon_total"),
     ("workingset_refault_file", "container_memory_workingset_refault_file_total"),
 )
+# The series' own labels beyond the container's identity, for the families that have some.
+_OWN_LABELS: dict[str, tuple[str, ...]] = {
+    "container_cpu_usage_seconds_total": ("cpu",),
+    "container_memory_failures_total": ("failure_type", "scope"),
+    "container_blkio_device_usage_total": ("device", "major", "minor", "operation"),
+    **dict.fromkeys(
+        (
+            "container_fs_reads_bytes_total",
+            "container_fs_writes_bytes_total",
+            "container_fs_reads_total",
+            "container_fs_writes_total",
+            "container_fs_usage_bytes",
+            "container_fs_limit_bytes",
+        ),
+        ("device",),
+    ),
+    **dict.fromkeys(
+        (n for n in FAMILY_NAMES if n.startswith("container_network_")), ("interface",)
+    ),
+}
 _CPU_LABELS = tuple(f"cpu{i:02d}" for i in range(1024))
-
-
-class _Family:
-    """One family being filled; samples are appended directly with a shared label dict.
-
-    Every series of a container shares that container's label dict (the renderer only
-    reads it), which saves a dict per sample on the hot path.
-    """
-
-    __slots__ = ("metric", "sample_name")
-
-    def __init__(self, kind: str, name: str, documentation: str) -> None:
-        self.metric: Metric
-        if kind == "c":
-            self.metric = CounterMetricFamily(name, documentation)
-            self.sample_name = self.metric.name + "_total"
-        elif kind == "g":
-            self.metric = GaugeMetricFamily(name, documentation)
-            self.sample_name = name
-        else:
-            self.metric = UnknownMetricFamily(name, documentation)
-            self.sample_name = name
-
-    def add(self, labels: dict[str, str], value: float) -> None:
-        self.metric.samples.append(Sample(self.sample_name, labels, value))
 
 
 @dataclass(slots=True)
@@ -324,6 +319,7 @@ class ContainerCollector(Collector):
         self._devices = BlockDeviceNames(self._procfs)
         self._allow = None if cfg.labels_allow is None else tuple(cfg.labels_allow)
         self._label_names: dict[str, str] = {}  # Docker label key -> exported name ("" = not)
+        self._identities: dict[str, IdentityLabels] = {}  # by container ID, last scrape's
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         self._fs_usage = (
@@ -347,8 +343,8 @@ class ContainerCollector(Collector):
         with self._lock:
             families, error = self._scrape()
         for family in families:
-            if family.metric.samples:
-                yield family.metric
+            if family.rows:
+                yield family
         yield GaugeMetricFamily(
             "container_scrape_error",
             "1 if there was an error while getting container metrics, 0 otherwise",
@@ -357,7 +353,7 @@ class ContainerCollector(Collector):
 
     # -- one scrape -------------------------------------------------------------------
 
-    def _scrape(self) -> tuple[list[_Family], bool]:
+    def _scrape(self) -> tuple[list[ContainerFamily], bool]:
         now = self._clock()
         error = False
         try:
@@ -434,8 +430,11 @@ class ContainerCollector(Collector):
             self._label_names[key] = name
         return name
 
-    def _identity(self, observed: Sequence[_Observed]) -> list[dict[str, str]]:
-        """One label dict per container, all with the same keys (cAdvisor's union)."""
+    def _identity(self, observed: Sequence[_Observed]) -> list[IdentityLabels]:
+        """One label set per container, all with the same names (cAdvisor's union).
+
+        A container's rendered labels are reused while they stay the same.
+        """
         own: list[dict[str, str]] = []
         names: set[str] = set()
         for o in observed:
@@ -450,38 +449,45 @@ class ContainerCollector(Collector):
             names.update(labels)
             own.append(labels)
         template = dict.fromkeys(sorted(names), "")
+        previous, self._identities = self._identities, {}
         result = []
-        for labels in own:
+        for o, labels in zip(observed, own, strict=True):
             full = dict(template)
             full.update(labels)
-            result.append(full)
+            identity = previous.get(o.container.id)
+            if identity is None or identity.labels != full:
+                identity = IdentityLabels(full)
+            self._identities[o.container.id] = identity
+            result.append(identity)
         return result
 
     # -- families ---------------------------------------------------------------------
 
     def _families(
         self, observed: list[_Observed], usage: Mapping[str, LayerUsage], now: float
-    ) -> list[_Family]:
-        fams = {name: _Family(kind, name, doc) for kind, name, doc in _FAMILIES}
-        last_seen = float(int(now))
+    ) -> list[ContainerFamily]:
+        fams = {
+            name: ContainerFamily(kind, name, doc, _OWN_LABELS.get(name, ()))
+            for kind, name, doc in _FAMILIES
+        }
+        last_seen = int(now)
         for o, labels in zip(observed, self._identity(observed), strict=True):
             s = o.sample
             c = o.container
             fams["container_last_seen"].add(labels, last_seen)
             started = unix_seconds(c.started_at)
             if started is not None:
-                fams["container_start_time_seconds"].add(labels, float(int(started)))
+                fams["container_start_time_seconds"].add(labels, int(started))
             created = unix_seconds(getattr(c, "created", None))
             if created is not None:
-                fams["container_creation_time_seconds"].add(labels, float(int(created)))
+                fams["container_creation_time_seconds"].add(labels, int(created))
             _add_cpu(fams, labels, s)
             _add_memory(fams, labels, s)
             self._add_io(fams, labels, s)
             layer = usage.get(c.id)
             if layer is not None:
-                device = {**labels, "device": layer.device}
-                fams["container_fs_usage_bytes"].add(device, float(layer.usage_bytes))
-                fams["container_fs_limit_bytes"].add(device, float(layer.limit_bytes))
+                fams["container_fs_usage_bytes"].add(labels, layer.usage_bytes, layer.device)
+                fams["container_fs_limit_bytes"].add(labels, layer.limit_bytes, layer.device)
             _add_network(fams, labels, o.interfaces)
             _add_optional(fams, labels, "container_threads", s.threads)
             _add_optional(fams, labels, "container_threads_max", s.spec.threads_max)
@@ -490,7 +496,9 @@ class ContainerCollector(Collector):
             _add_pressure(fams, labels, "io", s.psi_io)
         return list(fams.values())
 
-    def _add_io(self, fams: dict[str, _Family], labels: dict[str, str], s: CgroupSample) -> None:
+    def _add_io(
+        self, fams: dict[str, ContainerFamily], labels: IdentityLabels, s: CgroupSample
+    ) -> None:
         _add_device_ops(
             fams, labels, s.io_bytes, self._devices, "container_fs_reads_bytes_total",
             "container_fs_writes_bytes_total", usage="container_blkio_device_usage_total",
@@ -517,21 +525,21 @@ def _snapshot(source: ContainerSource) -> list[ContainerLike]:
 
 
 def _add_optional(
-    fams: dict[str, _Family], labels: dict[str, str], name: str, value: float | None
+    fams: dict[str, ContainerFamily], labels: IdentityLabels, name: str, value: float | None
 ) -> None:
     if value is not None:
-        fams[name].add(labels, float(value))
+        fams[name].add(labels, value)
 
 
-def _add_cpu(fams: dict[str, _Family], labels: dict[str, str], s: CgroupSample) -> None:
+def _add_cpu(fams: dict[str, ContainerFamily], labels: IdentityLabels, s: CgroupSample) -> None:
     usage = fams["container_cpu_usage_seconds_total"]
     if s.cpu_per_cpu_s:
         for i, value in enumerate(s.cpu_per_cpu_s):
             if value > 0:  # cAdvisor lists only CPUs the container ran on
                 cpu = _CPU_LABELS[i] if i < len(_CPU_LABELS) else f"cpu{i:02d}"
-                usage.add({**labels, "cpu": cpu}, value)
+                usage.add(labels, value, cpu)
     elif s.cpu_usage_s:
-        usage.add({**labels, "cpu": "total"}, s.cpu_usage_s)
+        usage.add(labels, s.cpu_usage_s, "total")
     _add_optional(fams, labels, "container_cpu_user_seconds_total", s.cpu_user_s)
     _add_optional(fams, labels, "container_cpu_system_seconds_total", s.cpu_system_s)
     _add_optional(fams, labels, "container_cpu_cfs_periods_total", s.cfs_periods)
@@ -546,7 +554,7 @@ def _add_cpu(fams: dict[str, _Family], labels: dict[str, str], s: CgroupSample) 
     _add_optional(fams, labels, "container_spec_cpu_period", s.spec.cpu_period)
 
 
-def _add_memory(fams: dict[str, _Family], labels: dict[str, str], s: CgroupSample) -> None:
+def _add_memory(fams: dict[str, ContainerFamily], labels: IdentityLabels, s: CgroupSample) -> None:
     _add_optional(fams, labels, "container_memory_usage_bytes", s.mem_usage)
     _add_optional(fams, labels, "container_memory_working_set_bytes", s.mem_working_set)
     _add_optional(fams, labels, "container_memory_max_usage_bytes", s.mem_max_usage)
@@ -557,21 +565,13 @@ def _add_memory(fams: dict[str, _Family], labels: dict[str, str], s: CgroupSampl
         for key, name in _MEMORY_STAT_FAMILIES:
             value = stat.get(key)
             if value is not None:
-                fams[name].add(labels, float(value))
+                fams[name].add(labels, value)
         failures = fams["container_memory_failures_total"]
         local = s.mem_local_faults or (0, 0)
-        failures.add({**labels, "failure_type": "pgfault", "scope": "container"}, float(local[0]))
-        failures.add(
-            {**labels, "failure_type": "pgmajfault", "scope": "container"}, float(local[1])
-        )
-        failures.add(
-            {**labels, "failure_type": "pgfault", "scope": "hierarchy"},
-            float(stat.get("pgfault", 0)),
-        )
-        failures.add(
-            {**labels, "failure_type": "pgmajfault", "scope": "hierarchy"},
-            float(stat.get("pgmajfault", 0)),
-        )
+        failures.add(labels, local[0], "pgfault", "container")
+        failures.add(labels, local[1], "pgmajfault", "container")
+        failures.add(labels, stat.get("pgfault", 0), "pgfault", "hierarchy")
+        failures.add(labels, stat.get("pgmajfault", 0), "pgmajfault", "hierarchy")
     _add_optional(fams, labels, "container_memory_events_high_total", s.mem_events_high)
     _add_optional(fams, labels, "container_memory_events_max_total", s.mem_events_max)
     _add_optional(fams, labels, "container_oom_events_total", s.oom_kills)
@@ -583,8 +583,8 @@ def _add_memory(fams: dict[str, _Family], labels: dict[str, str], s: CgroupSampl
 
 
 def _add_device_ops(
-    fams: dict[str, _Family],
-    labels: dict[str, str],
+    fams: dict[str, ContainerFamily],
+    labels: IdentityLabels,
     devices: DeviceOps | None,
     names: BlockDeviceNames,
     reads: str,
@@ -595,37 +595,35 @@ def _add_device_ops(
         return
     for (major, minor), ops in devices.items():
         device = names.name(major, minor)
-        by_device = {**labels, "device": device}
-        fams[reads].add(by_device, float(ops.get("Read", 0)))
-        fams[writes].add(by_device, float(ops.get("Write", 0)))
+        fams[reads].add(labels, ops.get("Read", 0), device)
+        fams[writes].add(labels, ops.get("Write", 0), device)
         if usage is not None:
             family = fams[usage]
+            major_text, minor_text = str(major), str(minor)
             for op, value in ops.items():
-                detail = {**by_device, "major": str(major), "minor": str(minor), "operation": op}
-                family.add(detail, float(value))
+                family.add(labels, value, device, major_text, minor_text, op)
 
 
 def _add_network(
-    fams: dict[str, _Family], labels: dict[str, str], interfaces: list[InterfaceCounters]
+    fams: dict[str, ContainerFamily], labels: IdentityLabels, interfaces: list[InterfaceCounters]
 ) -> None:
     for i in interfaces:
-        by_interface = {**labels, "interface": i.interface}
-        fams["container_network_receive_bytes_total"].add(by_interface, float(i.rx_bytes))
-        fams["container_network_receive_packets_total"].add(by_interface, float(i.rx_packets))
-        fams["container_network_receive_errors_total"].add(by_interface, float(i.rx_errors))
-        fams["container_network_receive_packets_dropped_total"].add(
-            by_interface, float(i.rx_dropped)
-        )
-        fams["container_network_transmit_bytes_total"].add(by_interface, float(i.tx_bytes))
-        fams["container_network_transmit_packets_total"].add(by_interface, float(i.tx_packets))
-        fams["container_network_transmit_errors_total"].add(by_interface, float(i.tx_errors))
-        fams["container_network_transmit_packets_dropped_total"].add(
-            by_interface, float(i.tx_dropped)
-        )
+        name = i.interface
+        fams["container_network_receive_bytes_total"].add(labels, i.rx_bytes, name)
+        fams["container_network_receive_packets_total"].add(labels, i.rx_packets, name)
+        fams["container_network_receive_errors_total"].add(labels, i.rx_errors, name)
+        fams["container_network_receive_packets_dropped_total"].add(labels, i.rx_dropped, name)
+        fams["container_network_transmit_bytes_total"].add(labels, i.tx_bytes, name)
+        fams["container_network_transmit_packets_total"].add(labels, i.tx_packets, name)
+        fams["container_network_transmit_errors_total"].add(labels, i.tx_errors, name)
+        fams["container_network_transmit_packets_dropped_total"].add(labels, i.tx_dropped, name)
 
 
 def _add_pressure(
-    fams: dict[str, _Family], labels: dict[str, str], resource: str, pressure: Pressure | None
+    fams: dict[str, ContainerFamily],
+    labels: IdentityLabels,
+    resource: str,
+    pressure: Pressure | None,
 ) -> None:
     if pressure is None:
         return

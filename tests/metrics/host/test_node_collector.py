@@ -211,3 +211,19 @@ async def test_metrics_endpoint_gzip_and_a_slow_scrape_never_blocks_the_loop(
     # The 0.6 s scrapes ran in a worker thread; the loop kept ticking meanwhile.
     assert len(lags) > 20
     assert max(lags) < 0.4
+
+
+def test_go_float_writes_ints_and_floats_as_prometheus_client_does() -> None:
+    from prometheus_client.utils import floatToGoString
+
+    from agent.metrics.server import go_float
+
+    ints = [0, 1, -1, 7, 999_999, 1_000_000, 1_200_000, 1_234_567, 10**15, 2**53 - 1, 2**53]
+    ints += [2**53 + 1, 10**16, 2**63 - 4096, -(10**7), -(2**60), 4096 * 10**9]
+    ints += [10**k + d for k in range(1, 19) for d in (-1, 0, 1)]
+    for value in ints:
+        assert go_float(value) == floatToGoString(float(value)), value
+    floats = [0.0, -0.0, 0.5, 1e-9, 12.345678, 1e6, 1234567.5, 1e16, 1.5e300, -2.5e7]
+    floats += [float("inf"), float("-inf"), float("nan"), 0.1 + 0.2]
+    for f in floats:
+        assert go_float(f) == floatToGoString(f), f
