@@ -306,7 +306,10 @@ class _LagCollector(Collector):
         now_ns = time.time_ns()
         for key, reader in list(pipeline.readers.items()):
             name = reader.target.name
-            on_disk = reader.follower.unread_bytes()
+            try:
+                on_disk = reader.follower.unread_bytes()
+            except (OSError, ValueError):  # closed by the loop while this scrape ran
+                on_disk = 0
             unacked.add_metric([name], float(on_disk + pending_bytes.get(key, 0)))
             oldest_ns = oldest_ts.get(key)
             age = max(0.0, (now_ns - oldest_ns) / 1e9) if oldest_ns else 0.0

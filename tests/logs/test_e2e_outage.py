@@ -164,3 +164,46 @@ async def test_http_400_drops_the_batch_once_and_moves_positions_on(
     # One request per batch at most: a few dozen for 500 lines, never one per retry.
     assert 0 < requests <= 50
     assert await loki.fetch({"host": host}) == []
+
+
+async def test_lag_gauges_show_an_outage_and_clear_after_it(
+    tmp_path: Path, loki: LokiBackend, run_container: Any
+) -> None:
+    """The gauges none of the replaced agents have: unacknowledged bytes and the age of
+    the oldest unacknowledged entry, per container; plus the log-derived line counter."""
+    host = unique_host()
+    prefix = f"e2e-lag-{uuid.uuid4().hex[:8]}-"
+    name = prefix + "writer"
+    count = 300
+    agent = AgentProcess(tmp_path, e2e_config(tmp_path, loki, host, prefix))
+    agent.start()
+    try:
+        await agent.wait_healthy()
+        loki.receiver.fail_for(4.0, status=503)
+        run_container(
+            numbered_writer(
+                "lag level=error", count, per_pause=50, pause_us=10_000, then="sleep 3600"
+            ),
+            name=name,
+        )
+        unacked = await agent.wait_for_metric(
+            "nexo_agent_unacked_bytes", 1, within=10, container=name
+        )
+        await asyncio.sleep(1.5)
+        age = await agent.metric("nexo_agent_oldest_unacked_entry_age_seconds", container=name)
+        active = await agent.metric("nexo_agent_active_containers")
+        delivery = await delivery_of(loki, {"host": host}, numbered_lines("lag level=error", count))
+        await asyncio.sleep(1.0)  # one more settle + scrape after the last push
+        unacked_after = await agent.metric("nexo_agent_unacked_bytes", container=name)
+        age_after = await agent.metric(
+            "nexo_agent_oldest_unacked_entry_age_seconds", container=name
+        )
+        errors = await agent.metric("nexo_log_lines_total", service=name, level="error")
+    finally:
+        agent.terminate()
+    assert delivery.exactly_once, str(delivery)
+    assert unacked > 0
+    assert age >= 1.0  # the first lines have waited through the outage
+    assert active >= 1
+    assert unacked_after == 0 and age_after == 0
+    assert errors == count
