@@ -24,9 +24,10 @@ from agent.metrics.self import AgentMetrics
 log = logging.getLogger("agent.logs.reader")
 
 MAX_LABELS = 15  # Loki's max_label_names_per_series default
-# Polling an idle file backs off from the first to the second: a busy file is read within
-# 50 ms, a quiet one costs four looks a second instead of twenty.
+# Polling a file with nothing new backs off from the first to the second: a busy file is
+# read within 50 ms, a quiet or trickling one costs four looks a second instead of twenty.
 IDLE_POLL_SECONDS = (0.05, 0.25)
+BUSY_CHUNK_BYTES = 64 * 1024
 ROTATION_CHECK_SECONDS = 0.5
 # Follower loss reasons -> nexo_agent_dropped_entries_total reasons.
 _LOSS_REASONS = {"unterminated": "malformed_record", "unreadable": "rotated_away"}
@@ -115,7 +116,10 @@ class TargetReader:
             if chunk is not None:
                 self.last_read = time.monotonic()
                 self._process(chunk)
-                idle_sleep = IDLE_POLL_SECONDS[0]
+                if len(chunk.data) >= BUSY_CHUNK_BYTES:
+                    # A busy file: look again soon. A trickle keeps its backed-off pace and
+                    # is read in fewer, larger chunks.
+                    idle_sleep = IDLE_POLL_SECONDS[0]
                 # Yield so other targets, the sender and the metrics server get their turn.
                 await asyncio.sleep(0)
                 continue
