@@ -182,6 +182,9 @@ class LogPipeline:
             start_at_end=(
                 saved is None and self._first_start and self.logs.docker.initial_position == "end"
             ),
+            # A container seen for the first time is read from its beginning, which may
+            # already lie in rotated files; static files keep Promtail's behaviour.
+            read_rotated=target.kind == "docker",
         )
         reader = TargetReader(target, follower, self.shipper, self.logs.pipeline, self.metrics)
         self.readers[target.key] = reader

@@ -543,6 +543,7 @@ class FileFollower:
         self._next_rotation_check = 0.0
         self._resume: SavedPosition | None = None
         self._start_at_end = False
+        self._read_rotated = False
         self._finished = False
         self._closed = False
 
@@ -555,15 +556,20 @@ class FileFollower:
         position: SavedPosition | None = None,
         *,
         start_at_end: bool = False,
+        read_rotated: bool = False,
         options: FollowOptions | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> FileFollower:
         """Start following ``path``: from ``position`` if given, else from 0 (or from the
-        end of the last complete line with ``start_at_end``). Never raises for I/O: a
-        failure becomes :attr:`error` and is retried by :meth:`read_chunk`."""
+        end of the last complete line with ``start_at_end``). With ``read_rotated`` and no
+        position, a file seen for the first time is read from its true beginning: the
+        oldest rotated sibling (``.N``, ``.N.gz``) still on disk, then the newer ones.
+        Never raises for I/O: a failure becomes :attr:`error` and is retried by
+        :meth:`read_chunk`."""
         follower = cls(path, options, clock)
         follower._resume = position
         follower._start_at_end = start_at_end and position is None
+        follower._read_rotated = read_rotated and position is None and not start_at_end
         follower._guarded(follower._begin)
         return follower
 
@@ -689,6 +695,21 @@ class FileFollower:
             self._resume_from(self._resume)
             self._resume = None
             return
+        if self._read_rotated:
+            self._read_rotated = False
+            chain = self._scan_chain()
+            if chain:
+                head = _open_head(self._path)
+                try:
+                    # The chain lists newest first; read oldest first, the path last.
+                    opened = self._open_chain(list(reversed(chain)), head)
+                except BaseException:
+                    if head is not None:
+                        head.close()
+                    self._read_rotated = True  # retried with the next read
+                    raise
+                self._adopt(opened)
+                return
         src = _open_head(self._path)
         if src is None:
             self._start_at_end = False  # a file created after we started is read whole
@@ -741,6 +762,10 @@ class FileFollower:
             self._lose("rotated_away", self._path, 1, None)
         if missing:
             self._lose("rotated_away", self._path, missing, None)
+        self._adopt(opened)
+
+    def _adopt(self, opened: list[_Source]) -> None:
+        """Make ``opened`` (oldest first) the files to read, holding at most a few open."""
         if not opened:
             return
         keep = 1 + self._opts.max_held_files

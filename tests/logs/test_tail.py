@@ -644,3 +644,36 @@ def test_unclaimed_preopened_fds_are_closed_by_sweep(tmp_path: Path) -> None:
     PREOPENED.open(str(path))
     PREOPENED.sweep(max_age=0.0)
     assert PREOPENED.take(str(path)) is None
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_container_seen_for_the_first_time_is_read_from_its_oldest_rotated_file(
+    tmp_path: Path, compress: bool
+) -> None:
+    log_path = tmp_path / "c-json.log"
+    log = DockerJsonLog(log_path, max_file=3, compress=compress)
+    written = log.write_lines(5)
+    log.rotate()
+    written += log.write_lines(5)
+    log.rotate()
+    written += log.write_lines(5)
+    follower = FileFollower.open(log_path, read_rotated=True)
+    try:
+        reader = Reader(follower, contiguous=False)
+        assert reader.drain() == written
+        assert not reader.lost()
+    finally:
+        follower.close()
+
+
+def test_without_read_rotated_only_the_current_file_is_read(tmp_path: Path) -> None:
+    log_path = tmp_path / "c-json.log"
+    log = DockerJsonLog(log_path, max_file=2)
+    log.write_lines(3)
+    log.rotate()
+    current = log.write_lines(2)
+    follower = FileFollower.open(log_path)
+    try:
+        assert Reader(follower).drain() == current
+    finally:
+        follower.close()
