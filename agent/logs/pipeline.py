@@ -115,18 +115,21 @@ class LogPipeline:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
-        self._first_start = False
+        # Containers that existed when the agent first ran (no positions file yet): the
+        # only ones initial_position applies to; any container seen later starts at 0.
+        self._initial_ids: frozenset[str] = frozenset()
         self._started = False
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         self.positions.load()
-        self._first_start = self.positions.first_start
+        if self.positions.first_start:
+            self._initial_ids = frozenset(self.inventory.containers)
         await self.sink.start()
         self.shipper.start()
         if self.feed is not None:
-            # The feed starts with every container already in the inventory (the app ran
-            # discovery's initial sync): those are the ones "first start" applies to.
+            # The app ran discovery's initial sync before this: the feed starts with every
+            # container already known.
             self._spawn(self._watch_deaths(self.inventory.subscribe()), "death-watch")
             self._spawn(self.feed.run(self._stop), "target-feed")
         if self.static is not None:
@@ -134,8 +137,6 @@ class LogPipeline:
             self._spawn(self.static.run(self._stop), "static-files")
         self._spawn(self._sync_positions(), "positions")
         self._started = True
-        await asyncio.sleep(0.05)
-        self._first_start = False
 
     async def stop(self, deadline: float) -> None:
         """Stop reading, send what was read (until ``deadline``), save positions."""
@@ -180,7 +181,9 @@ class LogPipeline:
             target.path,
             saved.position if saved is not None else None,
             start_at_end=(
-                saved is None and self._first_start and self.logs.docker.initial_position == "end"
+                saved is None
+                and target.container_id in self._initial_ids
+                and self.logs.docker.initial_position == "end"
             ),
             # A container seen for the first time is read from its beginning, which may
             # already lie in rotated files; static files keep Promtail's behaviour.

@@ -69,7 +69,6 @@ class TargetReader:
         self._finish_requested = False
         self._stop_requested = False
         self._writer_died = False
-        self.last_read = time.monotonic()
         self._max_age_ns = int(pipeline.max_entry_age * 1e9)
         self._min_ts_ns = 0
         self._file_id: FileIdentity | None = None
@@ -114,7 +113,6 @@ class TargetReader:
                 chunk = None
             self._handle_events()
             if chunk is not None:
-                self.last_read = time.monotonic()
                 self._process(chunk)
                 if len(chunk.data) >= BUSY_CHUNK_BYTES:
                     # A busy file: look again soon. A trickle keeps its backed-off pace and

@@ -25,14 +25,9 @@ from agent.logs.model import PushBatch, PushEntry, StreamLabels
 log = logging.getLogger("agent.logs.shipper")
 
 
-class SendOutcome(Protocol):
-    """What a sink reports for one batch (see :class:`agent.logs.loki.SendResult`)."""
-
-    @property
-    def aborted(self) -> bool: ...
-
-
 class BatchSink(Protocol):
+    """A Loki client (or the dry-run printer): ``send`` returns a result with ``aborted``."""
+
     async def send(self, batch: PushBatch) -> Any: ...
 
     def request_stop(self) -> None: ...
@@ -83,7 +78,6 @@ class Shipper:
         self._work = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self.last_success = 0.0
 
     # -- reader side -------------------------------------------------------------------
     def has_room(self) -> bool:
@@ -169,7 +163,10 @@ class Shipper:
 
     def holds(self, key: str) -> bool:
         """Whether ``key`` still has entries or a position waiting to be settled."""
-        return any(key in p.commits for p in (*self.unsettled(), self._current))
+        batches = [*self._queue, self._current]
+        if self._sending is not None:
+            batches.append(self._sending)
+        return any(key in p.commits for p in batches)
 
     # -- sender side -------------------------------------------------------------------
     def start(self) -> None:
@@ -208,7 +205,6 @@ class Shipper:
                         # still on disk and is read again at the next start.
                         self._sending = None
                         return
-                self.last_success = time.monotonic()
             self._settle(pending)
             self._sending = None
 

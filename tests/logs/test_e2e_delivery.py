@@ -108,3 +108,30 @@ async def test_mixed_formats_arrive_exactly_once_with_labels_and_metadata(
     stdout_ts = [e.ts_ns for e in got if e.labels["container"] == prefix + "before"]
     assert all(ts > 1_700_000_000 * 10**9 for ts in stdout_ts)
     assert not loki.receiver.reasons()  # Loki rejected nothing
+
+
+async def test_initial_position_end_skips_history_only_of_containers_present_at_first_start(
+    tmp_path: Path, loki: LokiBackend, run_container: Any
+) -> None:
+    host = unique_host()
+    prefix = f"e2e-{uuid.uuid4().hex[:8]}-"
+    old = run_container(
+        'echo "history before the agent"; sleep 3; echo "after the agent started"; sleep 3600',
+        name=prefix + "old",
+    )
+    await asyncio.sleep(1.0)  # the history line is on disk before the first start
+    config = e2e_config(tmp_path, loki, host, prefix)
+    config["logs"]["docker"]["initial_position"] = "end"
+    agent = AgentProcess(tmp_path, config)
+    agent.start()
+    try:
+        await agent.wait_healthy()
+        run_container('echo "new container line"; sleep 3600', name=prefix + "new")
+        got = await loki.wait_for({"host": host}, 2, within=30)
+        await asyncio.sleep(1.0)
+        got = await loki.fetch({"host": host})
+    finally:
+        agent.terminate()
+    assert old.id
+    lines = sorted(e.line for e in got)
+    assert lines == ["after the agent started", "new container line"]
