@@ -17,9 +17,14 @@ import time
 from prometheus_client import CollectorRegistry
 
 from agent import __version__
-from agent.config import AgentConfig
+from agent.config import DEFAULT_DOCKER_ROOT, AgentConfig
 from agent.jsonlog import setup_logging
-from agent.logs.discovery import ContainerInventory, DockerApiDiscovery, DockerFilesDiscovery
+from agent.logs.discovery import (
+    ContainerInventory,
+    DockerApiDiscovery,
+    DockerFilesDiscovery,
+    SelectedContainers,
+)
 from agent.logs.pipeline import LogPipeline
 from agent.metrics.containers import ContainerCollector, build_container_collector
 from agent.metrics.host import AgentProcessCollector, build_host_collector
@@ -43,14 +48,20 @@ class Agent:
         # One source of truth for which containers exist, for logs and container metrics.
         self.inventory = ContainerInventory()
         self.discovery: DockerApiDiscovery | DockerFilesDiscovery | None = None
-        docker = config.logs.docker
-        wants_docker = (config.logs.enabled and docker.enabled) or config.metrics.containers.enabled
+        docker = config.docker
+        wants_docker = (
+            config.logs.enabled and config.logs.docker.enabled
+        ) or config.metrics.containers.enabled
         if wants_docker:
             source = DockerApiDiscovery if docker.discovery == "api" else DockerFilesDiscovery
             self.discovery = source(docker, self.inventory, self.metrics)
         self.containers: ContainerCollector | None = None
         if config.metrics.containers.enabled:
-            self.containers = build_container_collector(config.metrics.containers, self.inventory)
+            self.containers = build_container_collector(
+                config.metrics.containers,
+                SelectedContainers(self.inventory, docker),
+                data_root=self._docker_data_root,
+            )
             self.registry.register(self.containers)
         self.pipeline: LogPipeline | None = None
         if config.logs.enabled:
@@ -62,9 +73,18 @@ class Agent:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
+    def _docker_data_root(self) -> str:
+        """Docker's data root as the agent sees it: configured, else what Docker says."""
+        root = self.config.docker.data_root
+        if root is None and isinstance(self.discovery, DockerApiDiscovery):
+            root = self.discovery.docker_root
+        return str(root or DEFAULT_DOCKER_ROOT)
+
     def _readiness(self) -> tuple[bool, str]:
         if isinstance(self.discovery, DockerApiDiscovery) and not self.discovery.synced:
-            return False, "docker discovery not synced"
+            problem = self.metrics.dependencies.problem("docker")
+            why = problem.reason if problem else "not synced yet"
+            return False, f"docker discovery not ready: {why}"
         if self.pipeline is None:
             return True, "ready (logs disabled)"
         return self.pipeline.readiness()
@@ -73,6 +93,8 @@ class Agent:
         self._stop.set()
 
     async def startup(self) -> None:
+        for note in self.config.deprecations:
+            log.warning(note, extra={"deprecated": True})
         await self.server.start()
         log.info(
             "nexo-agent started",

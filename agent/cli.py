@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import yaml
-
 from agent import __version__
-from agent.config import ConfigError, effective_config, load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,17 +25,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not push: print one JSON object per entry on stdout",
     )
     parser.add_argument("--version", action="version", version=f"nexo-agent {__version__}")
+    parser.epilog = "nexo-agent doctor --config FILE [--push-test]: check the environment"
+    return parser
+
+
+def build_doctor_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nexo-agent doctor",
+        description="Check Docker, its data root, Loki, the positions file and the host "
+        "mounts, one line each with the fix; exit 1 on any FAIL.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="YAML config file (default: built-in)")
+    parser.add_argument(
+        "--push-test",
+        action="store_true",
+        help="also push one test line to Loki (label job=nexo-agent-doctor)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["doctor"]:
+        from agent.doctor import run_doctor
+
+        doctor_args = build_doctor_parser().parse_args(argv[1:])
+        return run_doctor(doctor_args.config, doctor_args.push_test)
+    # Heavy imports (pydantic, the pipeline) only once they are needed: --version and
+    # --help answer without them.
     args = build_parser().parse_args(argv)
+    from agent.config import ConfigError, effective_config, load_config
+
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"nexo-agent: config error: {exc}", file=sys.stderr)
         return 2
+    for note in config.deprecations:
+        print(f"nexo-agent: warning: {args.config}: {note}", file=sys.stderr)
     if args.check_config:
+        import yaml
+
         sys.stdout.write(yaml.safe_dump(effective_config(config), sort_keys=False))
         return 0
     from agent.app import run

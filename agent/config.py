@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -72,17 +80,37 @@ class ContainerFilter(_Section):
     labels: list[str] = []
 
 
-class DockerSource(_Section):
-    enabled: bool = True
+DEFAULT_DOCKER_ROOT = Path("/var/lib/docker")
+
+
+class DockerConfig(_Section):
+    """Where Docker is and which containers count: shared by log shipping and container
+    metrics, so both always agree on the same set of containers."""
+
     # ``api``: Docker Engine API (list + events + resync). ``files``: socket-free, reads
     # <data_root>/containers/*/config.v2.json for hardened hosts without the socket.
     discovery: Literal["api", "files"] = "api"
     host: str = "unix:///var/run/docker.sock"
-    data_root: Path = Path("/var/lib/docker")
+    # Docker's data root *as the agent sees it*. Unset: wherever Docker says it is
+    # (``DockerRootDir`` from the API; /var/lib/docker in files mode). Set it when the agent
+    # runs in a container with the host's data root mounted elsewhere (e.g.
+    # /host/var/lib/docker): Docker's paths are then re-rooted there.
+    data_root: Path | None = None
     resync_interval: Duration = 60.0
     poll_interval: Duration = 2.0
     include: ContainerFilter = ContainerFilter()
     exclude: ContainerFilter = ContainerFilter()
+
+    @property
+    def files_root(self) -> Path:
+        """The data root to read without the API (files discovery, writable-layer sizes)."""
+        return self.data_root or DEFAULT_DOCKER_ROOT
+
+
+class DockerLogs(_Section):
+    """What only log shipping needs to know about containers (where is under ``docker``)."""
+
+    enabled: bool = True
     opt_out_label: str = "nexo.logs=false"
     # Where to start on containers that already exist the very first time the agent runs
     # (no positions file yet). Containers seen later are always read from the beginning.
@@ -171,12 +199,14 @@ class LokiClient(_Section):
 
 class LogsConfig(_Section):
     enabled: bool = True
-    docker: DockerSource = DockerSource()
+    docker: DockerLogs = DockerLogs()
     files: list[StaticFileTarget] = []
     pipeline: PipelineConfig = PipelineConfig()
     loki: LokiClient = LokiClient()
     positions_file: Path = Path("/var/lib/nexo-agent/positions.json")
-    positions_sync_interval: Duration = 5.0
+    # Positions are written promptly after an acknowledgement, at most once per interval
+    # (and at shutdown): a kill -9 re-sends about this much, never loses anything.
+    positions_sync_interval: Duration = 1.0
 
 
 class HostMetricsConfig(_Section):
@@ -216,8 +246,6 @@ class ContainerMetricsConfig(_Section):
     fs_usage_interval: Duration = 300.0
     # The host's /proc: /proc/<pid>/cgroup (path fallback), /proc/<pid>/net/dev, partitions.
     procfs: Path = Path("/proc")
-    # Docker's data root as seen by the agent, for writable-layer usage (fs_usage).
-    docker_data_root: Path = Path("/var/lib/docker")
     # container_cpu_usage_seconds_total per CPU (cpu="cpu00"...) on cgroup v1, like
     # standalone cAdvisor; off = one cpu="total" series. cgroup v2 has only "total".
     percpu: bool = True
@@ -233,12 +261,21 @@ class MetricsConfig(_Section):
 
 
 class AgentConfig(_Section):
+    # Deprecated keys that were accepted and moved (one sentence each, for the operator).
+    _deprecations: list[str] = PrivateAttr(default_factory=list)
+
     hostname: str = Field(default_factory=socket.gethostname)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_timeout: Duration = 10.0
     server: ServerConfig = ServerConfig()
+    docker: DockerConfig = DockerConfig()
     logs: LogsConfig = LogsConfig()
     metrics: MetricsConfig = MetricsConfig()
+
+    @property
+    def deprecations(self) -> list[str]:
+        """Deprecated keys found in the file, each with the key that replaces it."""
+        return list(self._deprecations)
 
     @model_validator(mode="after")
     def _default_hostname(self) -> AgentConfig:
@@ -342,14 +379,65 @@ def load_config(path: str | Path | None, environ: dict[str, str] | None = None) 
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(name, "", "the top level must be a mapping of keys")
+    raw = _drop_empty(raw)
     try:
-        return AgentConfig.model_validate(_drop_empty(raw))
+        deprecations = _move_deprecated_keys(raw)
+    except ValueError as exc:
+        raise ConfigError(name, "docker", str(exc)) from exc
+    try:
+        config = AgentConfig.model_validate(raw)
     except ValidationError as exc:
         key, reason = _describe(exc.errors()[0])
         extra = len(exc.errors()) - 1
         if extra:
             reason += f" (and {extra} more problem{'s' if extra > 1 else ''})"
         raise ConfigError(name, key, reason) from exc
+    config._deprecations.extend(deprecations)
+    return config
+
+
+# Keys that moved to the top-level ``docker:`` section (shared by logs and container
+# metrics) -> their new name there.
+_MOVED_TO_DOCKER: dict[tuple[str, ...], str] = {
+    **{
+        ("logs", "docker", key): key
+        for key in (
+            "discovery",
+            "host",
+            "data_root",
+            "resync_interval",
+            "poll_interval",
+            "include",
+            "exclude",
+        )
+    },
+    ("metrics", "containers", "docker_data_root"): "data_root",
+}
+
+
+def _move_deprecated_keys(raw: dict[str, Any]) -> list[str]:
+    """Move old keys to ``docker.*`` in place; one deprecation sentence per key moved.
+
+    Raises ``ValueError`` when the old and the new key are both set to different values:
+    which one wins would be a guess.
+    """
+    notes: list[str] = []
+    for path, new in _MOVED_TO_DOCKER.items():
+        parent: Any = raw
+        for part in path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict) or path[-1] not in parent:
+            continue
+        old_key = ".".join(path)
+        value = parent.pop(path[-1])
+        docker = raw.setdefault("docker", {})
+        if not isinstance(docker, dict):
+            raise ValueError("the docker section must be a mapping of keys")
+        if new in docker and docker[new] != value:
+            raise ValueError(f"{old_key} and docker.{new} are both set; keep docker.{new} only")
+        docker[new] = value
+        notes.append(f"{old_key} is deprecated; use docker.{new} (same meaning)")
+    return notes
 
 
 def effective_config(config: AgentConfig) -> dict[str, Any]:

@@ -32,6 +32,8 @@ SCENARIOS = {
     "log_ceiling": "benchmarks.log_ceiling",
     "scrape_cost": "benchmarks.scrape_cost",
     "loki_outage": "benchmarks.loki_outage",
+    "kill_storm": "benchmarks.kill_storm",
+    "startup": "benchmarks.startup",
 }
 DEFAULT_OUT = Path(__file__).with_name("results")
 RESULTS_MD = Path(__file__).with_name("RESULTS.md")

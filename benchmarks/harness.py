@@ -71,9 +71,9 @@ def agent_config(
     config: dict[str, Any] = {
         "hostname": "bench",
         "server": {"listen_address": f"127.0.0.1:{free_port()}"},
+        "docker": {"include": {"names": [f"{CONTAINER_PREFIX}*"]}},
         "logs": {
             "positions_file": str(workdir / "positions.json"),
-            "docker": {"include": {"names": [f"{CONTAINER_PREFIX}*"]}},
             "loki": {"url": push_url},
         },
         "metrics": {"host": {"enabled": metrics}, "containers": {"enabled": metrics}},

@@ -150,13 +150,13 @@ def run_once(
             "hostname": "bench",
             "log_level": "warning",
             "server": {"listen_address": listen},
+            "docker": {
+                "discovery": "files",
+                "data_root": str(data_root),
+                "poll_interval": "200ms",
+            },
             "logs": {
                 "positions_file": str(workdir / "positions.json"),
-                "docker": {
-                    "discovery": "files",
-                    "data_root": str(data_root),
-                    "poll_interval": "200ms",
-                },
                 "loki": {"url": receiver.push_url},
             },
             "metrics": {"host": {"enabled": False}, "containers": {"enabled": False}},

@@ -41,10 +41,10 @@ def agent_config(tmp_path: Path, push_url: str, host: str, **overrides: Any) -> 
         "log_level": "info",
         "shutdown_timeout": "10s",
         "server": {"listen_address": f"127.0.0.1:{free_port()}"},
+        "docker": {"resync_interval": "10s"},
         "logs": {
             "positions_file": str(tmp_path / "positions.json"),
             "positions_sync_interval": "1s",
-            "docker": {"resync_interval": "10s"},
             "loki": {
                 "url": push_url,
                 "batch_wait": "200ms",
@@ -90,6 +90,14 @@ class AgentProcess:
             )
 
     async def wait_healthy(self, timeout: float = 20.0) -> None:
+        """Until ``/healthz`` answers 200: the metrics server is up."""
+        await self._wait_for_200("/healthz", timeout)
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until ``/ready`` answers 200: Docker discovery has listed every container."""
+        await self._wait_for_200("/ready", timeout)
+
+    async def _wait_for_200(self, path: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
@@ -97,13 +105,13 @@ class AgentProcess:
                 if self.proc.poll() is not None:
                     raise AssertionError(f"agent exited early:\n{self.stderr()}")
                 try:
-                    async with session.get(self.base_url + "/healthz") as resp:
+                    async with session.get(self.base_url + path) as resp:
                         if resp.status == 200:
                             return
                 except aiohttp.ClientError:
                     pass
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"agent not healthy after {timeout}s:\n{self.stderr()}")
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"agent: {path} not 200 after {timeout}s:\n{self.stderr()}")
 
     async def metrics(self) -> dict[str, float]:
         """Every sample as ``name{a="b"}`` -> value (labels sorted)."""

@@ -97,7 +97,9 @@ def test_scrape_cost_quick_run_compares_with_node_exporter_in_the_same_run(
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("scenario", ["reference_host", "app_impact", "loki_outage"])
+@pytest.mark.parametrize(
+    "scenario", ["reference_host", "app_impact", "loki_outage", "kill_storm", "startup"]
+)
 def test_docker_scenario_quick_run_writes_well_formed_results(
     scenario: str, tmp_path: Path, docker_client: Any
 ) -> None:

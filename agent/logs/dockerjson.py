@@ -185,6 +185,7 @@ class _Partial:
     chunks: list[str]
     kept_bytes: int = 0
     overflow: bool = False
+    carried: bool = False  # began in a file that has since rotated away
 
 
 class PartialLineBuffer:
@@ -318,6 +319,23 @@ class PartialLineBuffer:
                     append(complete)
             pos = end
         return _new_tuple(ChunkResult, (lines, malformed, len(data) - len(rest)))
+
+    def carry_over(self) -> bool:
+        """The file rotated while lines were half-merged: their rest comes from the next file.
+
+        Pending partials keep merging; their offsets restart at 0 (the next file's
+        coordinates) and :meth:`has_carried` stays true until each one completes or is
+        flushed. Returns whether anything was pending.
+        """
+        for partial in self._pending.values():
+            partial.start_offset = 0
+            partial.end_offset = 0
+            partial.carried = True
+        return bool(self._pending)
+
+    def has_carried(self) -> bool:
+        """Whether a line begun in a previous file is still being merged."""
+        return any(p.carried for p in self._pending.values())
 
     def pending_start_offset(self) -> int | None:
         """Smallest file offset of an unfinished line, or ``None`` when nothing is pending."""

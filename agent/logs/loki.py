@@ -7,10 +7,18 @@ one deliberate difference (260, below):
 * 429, 5xx, 260, connection errors and timeouts: retried with jittered exponential backoff
   (``backoff.min_period`` doubling up to ``backoff.max_period``); ``max_retries`` 0 retries
   until the data is delivered or the agent stops.
+* 401, 403 and 404: retried like a 5xx, unlike Promtail, which drops the batch. They say
+  the agent is misconfigured (credentials, tenant, push path), not that the data is bad;
+  dropping would lose every line until the operator notices. Reading pauses at the
+  in-flight bound and the files on disk hold the rest until the config is fixed.
 * every other 4xx (400 above all): never retried. Loki validates per entry and stores the
   valid ones of a request before answering 400 (``distributor.go``), so a re-send would only
   duplicate the stored lines and fail again. The entries are settled: the caller may move
   positions past them.
+
+Loki being away, refusing credentials or answering 404 is one state of the ``loki``
+dependency (:mod:`agent.dependencies`): logged when it begins and when it ends, not per
+retry.
 
 A shutdown (:meth:`LokiPushClient.request_stop`) interrupts a backoff wait at once and the
 send returns ``aborted``: nothing is counted as dropped, because the entries are still on
@@ -34,6 +42,7 @@ import aiohttp
 
 from agent import __version__
 from agent.config import LokiClient, TLSConfig
+from agent.dependencies import LOKI
 from agent.logs.loki_encode import EncodedPush, encode, split_batch
 from agent.logs.model import PushBatch
 from agent.metrics.self import AgentMetrics
@@ -47,6 +56,8 @@ log = logging.getLogger("agent.logs.loki")
 # stored; the block is temporary by definition, so the batch is retried like a 429 rather
 # than counted as delivered (which would silently lose it).
 BLOCKED_TENANT_STATUS = 260
+# Configuration problems on the agent's side: retried, never dropped (see above).
+_MISCONFIGURED = frozenset({401, 403, 404})
 _MAX_ERROR_BODY = 1024
 
 
@@ -225,13 +236,19 @@ class LokiPushClient:
             attempt += 1
             status, text, retry_after = await self._post(encoded)
             if status is not None and 200 <= status < 300 and status != BLOCKED_TENANT_STATUS:
+                self.metrics.dependencies.up(LOKI)
                 self.metrics.sent_entries.inc(batch.entry_count)
                 self.metrics.sent_bytes.inc(batch.size_bytes)
                 self.metrics.encoded_bytes.inc(len(encoded.body))
                 if attempt > 1:
-                    log.info("push to Loki succeeded after %d attempts", attempt)
+                    log.debug("push to Loki succeeded after %d attempts", attempt)
                 return SendResult(True, status=status, attempts=attempt)
-            retryable = status is None or status in (429, BLOCKED_TENANT_STATUS) or status >= 500
+            retryable = (
+                status is None
+                or status in (429, BLOCKED_TENANT_STATUS)
+                or status in _MISCONFIGURED
+                or status >= 500
+            )
             if not retryable:
                 log.warning(
                     "Loki refused a batch of %d entries with HTTP %s (not retried): %s",
@@ -255,9 +272,8 @@ class LokiPushClient:
             delay = backoff_delay(attempt, backoff.min_period, backoff.max_period)
             if retry_after is not None:
                 delay = min(max(delay, retry_after), backoff.max_period)
-            log_at = logging.WARNING if attempt == 1 else logging.DEBUG
-            log.log(
-                log_at,
+            self._report(status, text)
+            log.debug(
                 "push to Loki failed (%s %s), retry %d in %.2fs",
                 status if status is not None else "no answer",
                 text[:200],
@@ -269,6 +285,45 @@ class LokiPushClient:
             if self._stop.is_set():
                 return SendResult(False, aborted=True, status=status, attempts=attempt)
             self.metrics.batch_retries.inc()
+
+    def _report(self, status: int | None, text: str) -> None:
+        """The ``loki`` dependency is down: one stable reason per kind of failure."""
+        url = self.config.url
+        deps = self.metrics.dependencies
+        if status is None:
+            deps.down(
+                LOKI,
+                f"Loki unreachable at {url} ({text[:200]})",
+                "check logs.loki.url and that Loki runs and is reachable from the agent; "
+                "lines wait on disk meanwhile",
+            )
+        elif status in (401, 403):
+            deps.down(
+                LOKI,
+                f"Loki refuses the agent's credentials (HTTP {status}: {text[:200]})",
+                "check logs.loki.basic_auth, bearer_token(_file) and tenant_id (X-Scope-OrgID)"
+                "; lines wait on disk until it is fixed",
+            )
+        elif status == 404:
+            deps.down(
+                LOKI,
+                f"Loki answers 404 Not Found for {url}",
+                "the push path is /loki/api/v1/push: logs.loki.url must end with it, e.g. "
+                "http://loki:3100/loki/api/v1/push",
+            )
+        elif status in (429, BLOCKED_TENANT_STATUS):
+            deps.down(
+                LOKI,
+                f"Loki rate-limits or blocks this tenant (HTTP {status})",
+                "raise Loki's ingestion_rate_mb / ingestion_burst_size_mb for the tenant, "
+                "or ship less; lines wait on disk meanwhile",
+            )
+        else:
+            deps.down(
+                LOKI,
+                f"Loki fails with HTTP {status}",
+                "see Loki's own logs; lines wait on disk meanwhile",
+            )
 
     def _drop(self, batch: PushBatch, reason: str, status: int | None, attempts: int) -> SendResult:
         self.metrics.dropped_entries.labels(reason).inc(batch.entry_count)

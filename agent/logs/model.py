@@ -101,7 +101,10 @@ class LogTarget:
     container's json-file log, ``file:<absolute path>`` for a static file target.
     ``labels`` are target-level Loki label candidates (host, container, compose_project, …)
     before per-line ones (stream, level) are added; ``metadata`` is per-target structured
-    metadata (container_id).
+    metadata (container_id). For containers, ``docker_path`` is the log path as Docker
+    reports it (diagnostics: it differs from ``path`` when the data root is mounted
+    elsewhere), ``max_size`` its ``max-size`` log option in bytes (0: none), and
+    ``started`` whether it ever started (a created container has no log file yet).
     """
 
     key: str
@@ -113,3 +116,6 @@ class LogTarget:
     container_id: str = ""
     image: str = ""
     docker_labels: tuple[tuple[str, str], ...] = ()
+    docker_path: str = ""
+    max_size: int = 0
+    started: bool = True

@@ -21,6 +21,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from agent.config import AgentConfig
+from agent.dependencies import LOG_FILES, POSITIONS
+from agent.logs.access import FileProblem, check_log_file
 from agent.logs.discovery import (
     ContainerInventory,
     ContainerTargetFeed,
@@ -33,12 +35,15 @@ from agent.logs.model import LogTarget, PushBatch
 from agent.logs.positions import PositionsStore
 from agent.logs.reader import TargetReader
 from agent.logs.shipper import Shipper
-from agent.logs.tail import PREOPENED, FileFollower
+from agent.logs.tail import PREOPENED, FileFollower, FollowOptions
 from agent.metrics.self import AgentMetrics
 
 log = logging.getLogger("agent.logs.pipeline")
 
 STATIC_FILE_RECHECK_SECONDS = 0.5
+# How often unreadable container logs are looked at again, gauges refreshed, and
+# pre-opened descriptors swept.
+HOUSEKEEPING_SECONDS = 2.0
 
 
 class DryRunSink:
@@ -97,10 +102,14 @@ class LogPipeline:
         )
         self.inventory = inventory
         self.feed: ContainerTargetFeed | None = None
-        docker = self.logs.docker
-        if docker.enabled:
+        if self.logs.docker.enabled:
             self.feed = ContainerTargetFeed(
-                self.inventory, docker, self.logs.pipeline, config.hostname, self._on_target
+                self.inventory,
+                config.docker,
+                self.logs.pipeline,
+                config.hostname,
+                self._on_target,
+                opt_out_label=self.logs.docker.opt_out_label,
             )
         self.static: StaticFileDiscovery | None = None
         if self.logs.files:
@@ -112,6 +121,12 @@ class LogPipeline:
                 metrics=metrics,
             )
         self.readers: dict[str, TargetReader] = {}
+        # Container targets whose file cannot be opened (said once each), and those that
+        # never started (no file yet, nothing to say): looked at again by housekeeping.
+        self.unreadable: dict[str, tuple[LogTarget, FileProblem]] = {}
+        self._not_started: dict[str, LogTarget] = {}
+        self._deps = metrics.dependencies
+        self._positions_changed = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
@@ -136,6 +151,7 @@ class LogPipeline:
             self.static.apply(await asyncio.to_thread(self.static.match))
             self._spawn(self.static.run(self._stop), "static-files")
         self._spawn(self._sync_positions(), "positions")
+        self._spawn(self._housekeeping(), "housekeeping")
         self._started = True
 
     async def stop(self, deadline: float) -> None:
@@ -154,7 +170,7 @@ class LogPipeline:
         for reader in self.readers.values():
             reader.follower.close()
         if not self.dry_run:
-            self.positions.save()
+            self._save_positions()
         await self.sink.close()
         log.info("log pipeline stopped", extra={"all_sent": drained})
 
@@ -170,11 +186,17 @@ class LogPipeline:
                 self._start_reader(target)
             else:
                 reader.update_target(target)
-        elif event.kind == "removed" and reader is not None:
-            reader.finish()
+        elif event.kind == "removed":
+            self._not_started.pop(target.key, None)
+            if self.unreadable.pop(target.key, None) is not None:
+                self._file_checks_changed()
+            if reader is not None:
+                reader.finish()
 
     def _start_reader(self, target: LogTarget) -> None:
         if self._stop.is_set():
+            return
+        if target.kind == "docker" and not self._log_file_readable(target):
             return
         saved = self.positions.get(target.key)
         follower = FileFollower.open(
@@ -188,6 +210,7 @@ class LogPipeline:
             # A container seen for the first time is read from its beginning, which may
             # already lie in rotated files; static files keep Promtail's behaviour.
             read_rotated=target.kind == "docker",
+            options=FollowOptions(rotated_file_bytes=target.max_size),
         )
         reader = TargetReader(target, follower, self.shipper, self.logs.pipeline, self.metrics)
         self.readers[target.key] = reader
@@ -198,6 +221,61 @@ class LogPipeline:
             "following",
             extra={"target": target.name, "path": str(target.path), "resumed": saved is not None},
         )
+
+    def _log_file_readable(self, target: LogTarget) -> bool:
+        """Whether to start reading now; otherwise the target is parked and said why, once."""
+        key = target.key
+        self._not_started.pop(key, None)
+        problem = check_log_file(target, self.config.docker.data_root)
+        if problem is None:
+            if self.unreadable.pop(key, None) is not None:
+                log.info("log file readable now", extra={"target": target.name})
+                self._file_checks_changed()
+            return True
+        if not target.started:
+            self._not_started[key] = target  # created, never started: no file yet
+            return False
+        known = self.unreadable.get(key)
+        self.unreadable[key] = (target, problem)
+        if known is None or known[1].reason != problem.reason:
+            log.warning(
+                f"cannot read the logs of container {target.name}: {problem.reason}",
+                extra={
+                    "target": target.name,
+                    "container_id": target.container_id,
+                    "path": str(target.path),
+                    "docker_path": target.docker_path,
+                    "fix": problem.fix,
+                },
+            )
+        self._file_checks_changed()
+        return False
+
+    def _file_checks_changed(self) -> None:
+        self.metrics.unreadable_targets.set(len(self.unreadable))
+        if not self.unreadable:
+            self._deps.up(LOG_FILES)
+            return
+        kinds = {problem.kind for _, problem in self.unreadable.values()}
+        kind = "permission_denied" if "permission_denied" in kinds else min(kinds)
+        target, problem = next((t, p) for t, p in self.unreadable.values() if p.kind == kind)
+        what = {
+            "not_found": "container log files not found",
+            "permission_denied": "permission denied on container log files",
+        }.get(kind, "container log files unreadable")
+        self._deps.down(LOG_FILES, f"{what} under {target.path.parent.parent}", problem.fix)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            for key, (target, _) in list(self.unreadable.items()):
+                if key in self.unreadable and key not in self.readers:
+                    self._start_reader(target)
+            for key, target in list(self._not_started.items()):
+                if key not in self.readers:
+                    self._start_reader(target)
+            self._update_gauges()
+            PREOPENED.sweep()
 
     async def _run_reader(self, reader: TargetReader) -> None:
         key = reader.target.key
@@ -258,19 +336,45 @@ class LogPipeline:
         reader = self.readers.get(key)
         path = str(reader.target.path) if reader is not None else str(file_id.path)
         self.positions.set(key, FileFollower.position_for(offset, file_id), path=path)
+        self._positions_changed.set()
 
     async def _sync_positions(self) -> None:
+        """Write positions promptly after acknowledgements, at most once per interval.
+
+        A SIGKILL then re-sends about one interval of lines (plus what was in flight),
+        never more; the write itself is atomic (see :mod:`agent.logs.positions`).
+        """
         interval = self.logs.positions_sync_interval
         while True:
-            await asyncio.sleep(interval)
-            self._update_gauges()
-            PREOPENED.sweep()
+            await self._positions_changed.wait()
+            self._positions_changed.clear()
+            began = time.monotonic()
             if not self.dry_run and self.positions.dirty:
-                await asyncio.to_thread(self.positions.save)
+                await asyncio.to_thread(self._save_positions)
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
+
+    def _save_positions(self) -> None:
+        if self.positions.save():
+            self._deps.up(POSITIONS)
+            return
+        self._deps.down(
+            POSITIONS,
+            f"cannot write {self.positions.path}: {self.positions.last_error}",
+            "give the agent a writable directory for logs.positions_file (a volume in a "
+            "container); until then a restart re-sends lines Loki already has",
+        )
 
     # -- health ------------------------------------------------------------------------
     def readiness(self) -> tuple[bool, str]:
-        return (True, "ready") if self._started else (False, "starting")
+        if not self._started:
+            return False, "starting"
+        if self.unreadable and not any(r.target.kind == "docker" for r in self.readers.values()):
+            target, problem = next(iter(self.unreadable.values()))
+            return False, (
+                f"no container log can be read ({len(self.unreadable)} unreadable); "
+                f"{target.name}: {problem.reason}; fix: {problem.fix}"
+            )
+        return True, "ready"
 
     def lag_collector(self) -> Collector:
         return _LagCollector(self)

@@ -69,6 +69,8 @@ class PositionsStore:
         # One writer at a time: a save from run()'s worker thread may still be going when
         # the final save at shutdown starts, and both use the same temp file.
         self._write_lock = threading.Lock()
+        # Why the last save failed ("" after a good one); the caller reports it once.
+        self.last_error = ""
 
     # ----------------------------------------------------------------- loading
 
@@ -217,10 +219,12 @@ class PositionsStore:
             finally:
                 os.close(dir_fd)
         except OSError as exc:
-            log.error("could not save positions to %s: %s", self.path, exc)
+            self.last_error = exc.strerror or str(exc)
+            log.debug("could not save positions to %s: %s", self.path, exc)
             with contextlib.suppress(OSError):
                 tmp.unlink()
             return False
+        self.last_error = ""
         return True
 
 

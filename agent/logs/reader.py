@@ -4,7 +4,9 @@ This is the per-line hot path, written for speed on purpose: one ``bytes.split``
 label sets cached per (stream, level), no per-line objects beyond the entry itself. Every
 entry carries the file position that is safe to commit once it is settled; a position
 never passes the start of a 16 KiB partial that is still being merged, so a crash can
-never lose the first half of a long line.
+never lose the first half of a long line. A line whose chunks straddle a rotation is joined
+across the two files: until it completes, the commit stays at its start in the old file
+(which a restart finds again as ``.1`` or ``.1.gz``).
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class TargetReader:
         self._max_age_ns = int(pipeline.max_entry_age * 1e9)
         self._min_ts_ns = 0
         self._file_id: FileIdentity | None = None
+        # Where a line begun before a rotation starts (old file, offset): the only safe
+        # commit while its rest is merged from the next file.
+        self._carried_from: tuple[FileIdentity, int] | None = None
         self._gaps_seen = 0
         self._end_offset = 0
 
@@ -149,17 +154,10 @@ class TargetReader:
             if isinstance(event, Lost):
                 reason = _LOSS_REASONS.get(event.reason, event.reason)
                 metrics.dropped_entries.labels(reason).inc(max(1, event.files))
-                if event.bytes:
-                    metrics.dropped_bytes.labels(reason).inc(event.bytes)
-                log.warning(
-                    "log data lost",
-                    extra={
-                        "target": self.target.name,
-                        "reason": event.reason,
-                        "path": event.path,
-                        "bytes": event.bytes,
-                    },
-                )
+                nbytes = event.bytes if event.bytes is not None else event.min_bytes
+                if nbytes:
+                    metrics.dropped_bytes.labels(reason).inc(nbytes)
+                self._warn_lost(event.reason, event.path, event.bytes, event.min_bytes)
             elif isinstance(event, ReadFailed):
                 metrics.read_errors.labels(self.target.name).inc()
                 log.warning(
@@ -167,9 +165,44 @@ class TargetReader:
                     extra={"target": self.target.name, "path": event.path, "error": event.message},
                 )
             elif isinstance(event, Truncated):
-                log.info(
-                    "log file truncated; reading from the start", extra={"target": self.target.name}
-                )
+                self._on_truncated(event)
+
+    def _on_truncated(self, event: Truncated) -> None:
+        """Docker truncates its only file when ``max-file=1`` (moby 20.10 reopens it with
+        O_TRUNC once it reached max-size): whatever of it was still unread is gone."""
+        unread = max(0, self.target.max_size - event.at_offset) if self.target.max_size else 0
+        if not unread:
+            log.info(
+                "log file truncated; reading from the start", extra={"target": self.target.name}
+            )
+            return
+        self._metrics.dropped_entries.labels("rotated_away").inc()
+        self._metrics.dropped_bytes.labels("rotated_away").inc(unread)
+        self._warn_lost("truncated", self.follower.path, None, unread)
+
+    def _warn_lost(self, reason: str, path: str, nbytes: int | None, min_bytes: int) -> None:
+        if nbytes is not None:
+            amount = f"{nbytes} bytes"
+        elif min_bytes:
+            amount = f"at least {min_bytes} bytes"
+        else:
+            amount = "an unknown amount"
+        hint = ""
+        if reason in ("rotated_away", "truncated"):
+            hint = (
+                "; Docker rotated the log away before it was read (the agent was down or "
+                "behind): give the container a larger max-size or max-file >= 2"
+            )
+        log.warning(
+            f"log data lost for {self.target.name}: {amount} ({reason}){hint}",
+            extra={
+                "target": self.target.name,
+                "reason": reason,
+                "path": path,
+                "bytes": nbytes,
+                "min_bytes": min_bytes,
+            },
+        )
 
     # -- hot path ----------------------------------------------------------------------
     def _process(self, chunk: Chunk) -> None:
@@ -178,8 +211,7 @@ class TargetReader:
         self._read_bytes.inc(len(data))
         if file_id != self._file_id:
             if self._file_id is not None:
-                # Offsets are per file: a line split across a rotation is shipped in two.
-                self.flush_partials()
+                self._carry_partials_over()
             self._file_id = file_id
         self._end_offset = chunk.end_offset
         self._min_ts_ns = time.time_ns() - self._max_age_ns
@@ -199,8 +231,22 @@ class TargetReader:
         if lines:
             self._ship(lines, self._safe_commit())
 
+    def _carry_partials_over(self) -> None:
+        """Docker rotated between two chunks of one line: keep merging into the next file."""
+        start = self._partials.pending_start_offset()
+        if start is None or not self._docker:
+            return
+        if self._carried_from is None or not self._partials.has_carried():
+            assert self._file_id is not None
+            self._carried_from = (self._file_id, start)
+        self._partials.carry_over()
+
     def _safe_commit(self) -> tuple[FileIdentity | None, int]:
         """Past everything read so far, but never past a line still being merged."""
+        if self._carried_from is not None:
+            if self._partials.has_carried():
+                return self._carried_from
+            self._carried_from = None
         pending = self._partials.pending_start_offset()
         return (self._file_id, self._end_offset if pending is None else pending)
 

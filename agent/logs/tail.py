@@ -171,6 +171,9 @@ class Lost:
     path: str
     files: int
     bytes: int | None
+    # When ``bytes`` is unknown: what is known lost at least (whole files rotated away
+    # held at least Docker's max-size each; 0 = nothing known).
+    min_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +229,9 @@ class FollowOptions:
     # Newer files opened ahead of the reader. Each pins a rotated file's disk space once
     # Docker deletes it, so this bounds the extra disk use to max_held_files * max-size.
     max_held_files: int = 4
+    # Docker's max-size for this log (0: unknown): a file rotates away only once it holds
+    # that much, which bounds from below what a rotation gap lost.
+    rotated_file_bytes: int = 0
 
 
 class _CorruptGzip(Exception):
@@ -493,6 +499,10 @@ class PreopenedFiles:
         if old is not None:
             os.close(old[0])
 
+    def has(self, path: str) -> bool:
+        with self._lock:
+            return path in self._fds
+
     def take(self, path: str) -> int | None:
         with self._lock:
             entry = self._fds.pop(path, None)
@@ -682,10 +692,12 @@ class FileFollower:
         self._error = failed
         self._retry_at = self._clock() + self._opts.retry_interval_s
 
-    def _lose(self, reason: LossReason, path: str, files: int, nbytes: int | None) -> None:
+    def _lose(
+        self, reason: LossReason, path: str, files: int, nbytes: int | None, min_bytes: int = 0
+    ) -> None:
         self._stats.lost_files += files
         self._stats.lost_bytes += nbytes or 0
-        self._events.append(Lost(reason, path, files, nbytes))
+        self._events.append(Lost(reason, path, files, nbytes, min_bytes))
 
     # ------------------------------------------------------------ opening / resume
 
@@ -758,10 +770,13 @@ class FileFollower:
             if head is not None:
                 head.close()
             raise
+        whole = self._opts.rotated_file_bytes
         if lost:
-            self._lose("rotated_away", self._path, 1, None)
+            # The saved file was rotated away (and deleted) while the agent was down: all
+            # after the saved offset of a file that had reached max-size is gone.
+            self._lose("rotated_away", self._path, 1, None, max(0, whole - pos.offset))
         if missing:
-            self._lose("rotated_away", self._path, missing, None)
+            self._lose("rotated_away", self._path, missing, None, missing * whole)
         self._adopt(opened)
 
     def _adopt(self, opened: list[_Source]) -> None:
@@ -995,7 +1010,13 @@ class FileFollower:
             except (_ChainMoved, FileNotFoundError):
                 continue  # renamed between scan and open: look again
             if missing:
-                self._lose("rotated_away", self._path, missing, None)
+                self._lose(
+                    "rotated_away",
+                    self._path,
+                    missing,
+                    None,
+                    missing * self._opts.rotated_file_bytes,
+                )
             if gap:
                 self._stats.possible_gaps += 1
             for src in opened[room:]:

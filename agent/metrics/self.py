@@ -11,6 +11,8 @@ from __future__ import annotations
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from agent.dependencies import DependencyStates
+
 # node_exporter and cAdvisor never emit ``_created`` series; dashboards do not expect them.
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -31,6 +33,7 @@ class AgentMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self.dependencies = DependencyStates(registry)
         self.read_bytes = Counter(
             "nexo_agent_read_bytes_total",
             "Bytes read from log files.",
@@ -92,6 +95,12 @@ class AgentMetrics:
         self.active_containers = Gauge(
             "nexo_agent_active_containers",
             "Containers whose logs are being followed.",
+            registry=registry,
+        )
+        self.unreadable_targets = Gauge(
+            "nexo_agent_unreadable_targets",
+            "Containers whose log file cannot be found or read (the agent's log says why "
+            "and how to fix it, once per container).",
             registry=registry,
         )
         self.active_files = Gauge(

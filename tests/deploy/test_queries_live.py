@@ -89,7 +89,7 @@ async def live_agent(
         tmp_path,
         loki.push_url,
         host,
-        logs={"docker": {"include": {"names": [name]}}},
+        docker={"include": {"names": [name]}},
         metrics={"host": {"enabled": True}, "containers": {"enabled": True}},
     )
     agent = AgentProcess(tmp_path, config)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agent.config import ContainerFilter, DockerSource, PipelineConfig, StaticFileTarget
+from agent.config import ContainerFilter, DockerConfig, PipelineConfig, StaticFileTarget
 from agent.logs.discovery import (
     ContainerInfo,
     ContainerInventory,
@@ -32,6 +32,7 @@ from agent.logs.discovery import (
     StaticFileDiscovery,
     TargetEvent,
     container_event_action,
+    container_from_inspect,
     detect_own_container_id,
     log_target_for,
     sanitize_label_name,
@@ -128,7 +129,7 @@ async def api_discovery(
     metrics: AgentMetrics, host: str = f"unix://{DOCKER_SOCK}"
 ) -> AsyncIterator[ApiDiscoveryRunning]:
     inventory = ContainerInventory()
-    cfg = DockerSource(host=host, resync_interval=300)
+    cfg = DockerConfig(host=host, resync_interval=300)
     discovery = DockerApiDiscovery(cfg, inventory, metrics, max_backoff=0.3)
     assert await discovery.initial_sync()
     stop = asyncio.Event()
@@ -158,7 +159,7 @@ async def test_existing_running_and_stopped_containers_are_listed_with_their_fie
     await asyncio.to_thread(stopped.wait)
 
     inventory = ContainerInventory()
-    discovery = DockerApiDiscovery(DockerSource(), inventory, metrics)
+    discovery = DockerApiDiscovery(DockerConfig(), inventory, metrics)
     assert await discovery.initial_sync()
 
     info = inventory.containers[running.id]
@@ -185,9 +186,9 @@ async def test_files_mode_reads_the_same_values_as_the_api(
     await asyncio.to_thread(stopped.wait)
 
     from_api = ContainerInventory()
-    assert await DockerApiDiscovery(DockerSource(), from_api, metrics).initial_sync()
+    assert await DockerApiDiscovery(DockerConfig(), from_api, metrics).initial_sync()
     from_files = ContainerInventory()
-    files = DockerFilesDiscovery(DockerSource(discovery="files"), from_files, metrics)
+    files = DockerFilesDiscovery(DockerConfig(discovery="files"), from_files, metrics)
     assert await files.initial_sync()
 
     for container in (running, stopped):
@@ -332,7 +333,7 @@ async def test_events_missed_while_dockerd_was_away_are_replayed_and_reconciled(
 async def test_initial_sync_without_dockerd_reports_failure_instead_of_raising(
     metrics: AgentMetrics, short_tmp: Path
 ) -> None:
-    cfg = DockerSource(host=f"unix://{short_tmp / 'absent.sock'}")
+    cfg = DockerConfig(host=f"unix://{short_tmp / 'absent.sock'}")
     discovery = DockerApiDiscovery(cfg, ContainerInventory(), metrics)
     assert not await discovery.initial_sync()
     assert discovery_errors(metrics, "docker_api") == 1
@@ -346,7 +347,7 @@ async def test_files_mode_sees_new_and_removed_containers_without_the_socket(
     run_container: Callable[..., Any], metrics: AgentMetrics
 ) -> None:
     inventory = ContainerInventory()
-    files = DockerFilesDiscovery(DockerSource(discovery="files"), inventory, metrics)
+    files = DockerFilesDiscovery(DockerConfig(discovery="files"), inventory, metrics)
     files.poll()
     events = Lifecycles(inventory)
 
@@ -386,7 +387,7 @@ def test_files_mode_tolerates_corrupt_and_half_written_config(
     (tmp_path / "containers" / "lost+found").mkdir(parents=True)
     (tmp_path / "containers" / ("e" * 64)).mkdir()  # being created: no config yet
     inventory = ContainerInventory()
-    files = DockerFilesDiscovery(DockerSource(data_root=tmp_path), inventory, metrics)
+    files = DockerFilesDiscovery(DockerConfig(data_root=tmp_path), inventory, metrics)
 
     write_container_dir(tmp_path, HEX64, good[: len(good) // 2], good_host)
     assert files.poll()
@@ -416,10 +417,10 @@ def test_files_mode_tolerates_corrupt_and_half_written_config(
 
 def test_include_and_exclude_by_name_image_and_label() -> None:
     info = make_info(labels={"tier": "front", "team": "shop"})
-    assert skip_reason(info, DockerSource()) is None
+    assert skip_reason(info, DockerConfig()) is None
 
-    def cfg(**kw: Any) -> DockerSource:
-        return DockerSource(**kw)
+    def cfg(**kw: Any) -> DockerConfig:
+        return DockerConfig(**kw)
 
     inc, exc = ContainerFilter, ContainerFilter
     assert skip_reason(info, cfg(include=inc(names=["web-*"]))) is None
@@ -440,13 +441,10 @@ def test_include_and_exclude_by_name_image_and_label() -> None:
 
 
 def test_opt_out_label_no_log_file_and_own_container_are_skipped() -> None:
-    cfg = DockerSource()
+    cfg = DockerConfig()
     assert skip_reason(make_info(labels={"nexo.logs": "false"}), cfg) == "opt_out"
     assert skip_reason(make_info(labels={"nexo.logs": "true"}), cfg) is None
-    assert (
-        skip_reason(make_info(labels={"nexo.logs": "false"}), DockerSource(opt_out_label=""))
-        is None
-    )
+    assert skip_reason(make_info(labels={"nexo.logs": "false"}), cfg, opt_out_label="") is None
     no_file = make_info(log_driver="journald", log_path=None)
     assert skip_reason(no_file, cfg) == "log_driver"
     assert skip_reason(make_info(), cfg, own_container_id=HEX64) == "own_container"
@@ -463,13 +461,13 @@ async def test_containers_without_a_log_file_stay_in_the_inventory_but_get_no_ta
     monkeypatch.setenv("NEXO_AGENT_CONTAINER_ID", me.id)
 
     inventory = ContainerInventory()
-    assert await DockerApiDiscovery(DockerSource(), inventory, metrics).initial_sync()
+    assert await DockerApiDiscovery(DockerConfig(), inventory, metrics).initial_sync()
     info = inventory.containers[no_log.id]
     assert info.log_driver == "none" and info.log_path is None
 
     targets: list[TargetEvent] = []
     feed = ContainerTargetFeed(
-        inventory, DockerSource(), PipelineConfig(), "node-1", targets.append
+        inventory, DockerConfig(), PipelineConfig(), "node-1", targets.append
     )
     assert feed.own_container_id == me.id
     queue = inventory.subscribe()
@@ -588,7 +586,7 @@ def test_renaming_into_an_excluded_name_removes_the_target() -> None:
     targets: list[TargetEvent] = []
     feed = ContainerTargetFeed(
         inventory,
-        DockerSource(exclude=ContainerFilter(names=["tmp-*"])),
+        DockerConfig(exclude=ContainerFilter(names=["tmp-*"])),
         PipelineConfig(),
         "h",
         targets.append,
@@ -660,7 +658,7 @@ async def test_static_files_and_containers_feed_one_target_stream(tmp_path: Path
     files = StaticFileDiscovery([spec], "node-1", stream.put_nowait)
     inventory = ContainerInventory()
     feed = ContainerTargetFeed(
-        inventory, DockerSource(), PipelineConfig(), "node-1", stream.put_nowait, "f" * 64
+        inventory, DockerConfig(), PipelineConfig(), "node-1", stream.put_nowait, "f" * 64
     )
     stop = asyncio.Event()
     feed_task = asyncio.create_task(feed.run(stop))
@@ -689,3 +687,59 @@ async def test_static_files_and_containers_feed_one_target_stream(tmp_path: Path
 
     stop.set()
     await asyncio.wait_for(feed_task, 2)
+
+
+# -- where the log file is ----------------------------------------------------------------
+
+
+def inspect_doc(log_path: str, max_size: str = "") -> dict[str, Any]:
+    options = {"max-size": max_size} if max_size else {}
+    return {
+        "Id": HEX64,
+        "Name": "/web",
+        "LogPath": log_path,
+        "Config": {"Image": "busybox", "Labels": {}},
+        "State": {"Running": True, "Pid": 42, "StartedAt": "2026-01-01T00:00:00Z"},
+        "HostConfig": {"LogConfig": {"Type": "json-file", "Config": options}},
+    }
+
+
+def test_log_path_is_what_docker_reports_when_data_root_is_unset() -> None:
+    reported = f"/data/docker/containers/{HEX64}/{HEX64}-json.log"
+    info = container_from_inspect(inspect_doc(reported), None, Path("/data/docker"))
+    assert info.log_path == Path(reported)
+    assert info.docker_log_path == reported
+
+
+def test_log_path_is_re_rooted_under_a_configured_data_root() -> None:
+    reported = f"/data/docker/containers/{HEX64}/{HEX64}-json.log"
+    info = container_from_inspect(
+        inspect_doc(reported), Path("/host/data/docker"), Path("/data/docker")
+    )
+    assert info.log_path == Path(f"/host/data/docker/containers/{HEX64}/{HEX64}-json.log")
+    assert info.docker_log_path == reported
+
+
+def test_never_started_container_gets_the_path_docker_will_use() -> None:
+    doc = inspect_doc("")
+    doc["State"] = {"Running": False, "StartedAt": "0001-01-01T00:00:00Z"}
+    info = container_from_inspect(doc, None, Path("/data/docker"))
+    assert info.log_path == Path(f"/data/docker/containers/{HEX64}/{HEX64}-json.log")
+    assert info.started_at == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "size"),
+    [
+        ("10m", 10 * 1024**2),
+        ("512k", 512 * 1024),
+        ("1g", 1024**3),
+        ("10MiB", 10 * 1024**2),
+        ("40kb", 40 * 1024),
+        ("", 0),
+        ("lots", 0),
+    ],
+)
+def test_max_size_log_option_is_read_in_binary_units_like_docker(option: str, size: int) -> None:
+    info = container_from_inspect(inspect_doc("/x", option), None, Path("/var/lib/docker"))
+    assert info.log_max_size == size

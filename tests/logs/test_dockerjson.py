@@ -585,3 +585,24 @@ def test_real_docker_json_file_reassembles_long_line_and_escapes(
         ("stdout", "no newline"),
     ]
     assert not any(x.truncated for x in lines)
+
+
+def test_partial_carried_over_a_rotation_completes_from_the_next_file() -> None:
+    head = record("h" * 16384, time_=T1) + b"\n"
+    tail = record("t" * 100 + "\n", time_=T1) + b"\n"
+    after = record("next line\n") + b"\n"
+    buffer = PartialLineBuffer()
+    assert buffer.feed_chunk(head, 4096).lines == []
+    assert buffer.pending_start_offset() == 4096 and not buffer.has_carried()
+    assert buffer.carry_over()  # the old file is drained; the rest is in the new one
+    assert buffer.has_carried()
+    lines = buffer.feed_chunk(tail + after, 0).lines
+    assert (lines[0].ts_ns, lines[0].line) == (T1_NS, "h" * 16384 + "t" * 100)
+    assert lines[1].line == "next line"
+    assert not buffer.has_carried() and buffer.pending_start_offset() is None
+
+
+def test_carry_over_with_nothing_pending_changes_nothing() -> None:
+    buffer = PartialLineBuffer()
+    assert not buffer.carry_over()
+    assert not buffer.has_carried()

@@ -9,6 +9,8 @@ after it not even a duplicate is allowed.
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,3 +97,54 @@ async def test_sigterm_mid_stream_drains_and_resumes_exactly_once(
     # Everything read was sent before exit, and the saved position is exactly there.
     assert run.saved_lines == run.delivered_before
     assert run.delivery.exactly_once, str(run.delivery)
+
+
+async def test_kill_9_storm_under_rotation_loses_nothing_and_repeats_about_a_second_per_kill(
+    tmp_path: Path, loki: LokiBackend, run_container: Any
+) -> None:
+    """Issue 10's scenario, smaller: writers under a rotation storm (512k files, max-file 3,
+    one compressed), the agent SIGKILLed every 1.5-3 s and started again on its positions.
+
+    Nothing may be lost; what comes twice is what was acknowledged after the last positions
+    write, which now follows each acknowledgement within ``positions_sync_interval`` (1 s):
+    a few seconds of lines per kill at most, where a 5 s cadence re-sent everything since
+    the previous start once kills came faster than it.
+    """
+    host = unique_host()
+    prefix = f"e2e-storm-{uuid.uuid4().hex[:8]}-"
+    writers, count, kills = 4, 12_000, 4
+    cfg = e2e_config(tmp_path, loki, host, prefix)
+    cfg["logs"]["loki"]["batch_wait"] = "1s"  # the production default
+    rng = random.Random(10)
+    agent = AgentProcess(tmp_path, cfg, name="storm")
+    agent.start()
+    started = time.monotonic()
+    try:
+        await agent.wait_healthy()
+        for i in range(writers):
+            options = {"max-size": "512k", "max-file": "3"}
+            if i == 0:
+                options["compress"] = "true"
+            run_container(
+                numbered_writer(f"storm{i}", count, pad=90, per_pause=15, pause_us=20_000),
+                name=f"{prefix}{i}",
+                log_config={"type": "json-file", "config": options},
+            )
+        for _ in range(kills):
+            await asyncio.sleep(rng.uniform(1.5, 3.0))
+            agent.kill()
+            agent.start()
+            await agent.wait_healthy()
+        writing = time.monotonic() - started
+        expected = [
+            line for i in range(writers) for line in numbered_lines(f"storm{i}", count, pad=90)
+        ]
+        delivery = await delivery_of(loki, {"host": host}, expected, within=120)
+        assert agent.terminate() == 0, agent.stderr()
+    finally:
+        agent.close()
+    print(f"kill -9 storm: {kills} kills, {delivery.duplicates} duplicates of {len(expected)}")
+    assert delivery.lost == 0, str(delivery)
+    assert not delivery.unexpected, str(delivery)
+    rate = len(expected) / max(writing, 1.0)
+    assert delivery.duplicates <= kills * 3.0 * rate, (delivery.duplicates, rate)

@@ -48,7 +48,7 @@ def mixed_expected(n: int) -> Counter[str]:
 
 
 def e2e_config(tmp_path: Path, loki: LokiBackend, host: str, prefix: str, **extra: Any) -> Any:
-    overrides: dict[str, Any] = {"logs": {"docker": {"include": {"names": [f"{prefix}*"]}}}}
+    overrides: dict[str, Any] = {"docker": {"include": {"names": [f"{prefix}*"]}}}
     for key, value in extra.items():
         overrides.setdefault(key, {}).update(value)
     return agent_config(tmp_path, loki.push_url, host, **overrides)
@@ -121,11 +121,12 @@ async def test_initial_position_end_skips_history_only_of_containers_present_at_
     )
     await asyncio.sleep(1.0)  # the history line is on disk before the first start
     config = e2e_config(tmp_path, loki, host, prefix)
-    config["logs"]["docker"]["initial_position"] = "end"
+    config["logs"]["docker"] = {"initial_position": "end"}
     agent = AgentProcess(tmp_path, config)
     agent.start()
     try:
-        await agent.wait_healthy()
+        # Ready = discovery listed what exists at the first start; "new" comes after.
+        await agent.wait_ready()
         run_container('echo "new container line"; sleep 3600', name=prefix + "new")
         got = await loki.wait_for({"host": host}, 2, within=30)
         await asyncio.sleep(1.0)

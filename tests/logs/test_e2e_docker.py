@@ -4,7 +4,7 @@
   its own. The test restarts a private dockerd it starts itself (own socket, data root,
   exec root and cgroup parent), never the machine's dockerd that other tests rely on.
 * containers that live less than a second;
-* socket-free discovery (``logs.docker.discovery: files``);
+* socket-free discovery (``docker.discovery: files``);
 * static file targets rotated by rename + create.
 """
 
@@ -43,11 +43,9 @@ from tests.loki_backend import LokiBackend, unique_host
 def docker_config(
     tmp_path: Path, loki: LokiBackend, host: str, prefix: str, source: dict[str, Any]
 ) -> dict[str, Any]:
-    """:func:`e2e_config` with more ``logs.docker`` settings (``source``)."""
+    """:func:`e2e_config` with more ``docker`` settings (``source``)."""
     docker_source = {"include": {"names": [f"{prefix}*"]}, **source}
-    config: dict[str, Any] = e2e_config(
-        tmp_path, loki, host, prefix, logs={"docker": docker_source}
-    )
+    config: dict[str, Any] = e2e_config(tmp_path, loki, host, prefix, docker=docker_source)
     return config
 
 
@@ -354,3 +352,26 @@ async def test_static_file_rotated_by_rename_and_create_ships_every_line_with_it
     assert entry.labels["job"] == "e2e-static"
     assert entry.labels["env"] == "e2e"
     assert entry.labels["filename"] == str(app_log)
+
+
+async def test_data_root_elsewhere_is_found_through_docker_logpath_without_config(
+    tmp_path: Path, loki: LokiBackend, private_dockerd: PrivateDockerd
+) -> None:
+    """Docker keeps its data under /srv/... (here: the private daemon's temp dir), the agent
+    is told nothing about it: the LogPath Docker reports is where it reads."""
+    host = unique_host()
+    prefix = f"e2e-root-{uuid.uuid4().hex[:8]}-"
+    cfg = docker_config(tmp_path, loki, host, prefix, {"host": private_dockerd.host})
+    assert "data_root" not in cfg["docker"]
+    agent = AgentProcess(tmp_path, cfg)
+    agent.start()
+    try:
+        await agent.wait_healthy()
+        run_private(
+            private_dockerd, numbered_writer("elsewhere", 50, then="sleep 60"), prefix + "w"
+        )
+        delivery = await delivery_of(loki, {"host": host}, numbered_lines("elsewhere", 50))
+        assert delivery.exactly_once, str(delivery)
+        assert await agent.metric("nexo_agent_unreadable_targets") == 0
+    finally:
+        agent.close()

@@ -134,3 +134,39 @@ async def test_unterminated_last_line_of_an_exited_container_arrives(
     delivery = Delivery.check((e.line for e in entries), expected)
     assert delivery.exactly_once, str(delivery)
     assert metrics['nexo_agent_dropped_entries_total{reason="malformed_record"}'] == 0
+
+
+async def test_long_lines_straddling_a_compressed_rotation_arrive_as_one_entry_each(
+    tmp_path: Path, loki: LokiBackend, run_container: Any
+) -> None:
+    """max-size=40k, max-file=2, compress: most 20-58 KiB lines begin in one file and end in
+    the next (which Docker then gzips); each must still arrive once, whole."""
+    sizes = [20_000 + (i * 7_919) % 38_000 for i in range(24)]
+    script = "; ".join(
+        f"{print_long_line('straddle', i, size)}; busybox usleep 150000"
+        for i, size in enumerate(sizes)
+    )
+    host = unique_host()
+    prefix = f"e2e-straddle-{uuid.uuid4().hex[:8]}-"
+    agent = AgentProcess(tmp_path, e2e_config(tmp_path, loki, host, prefix))
+    agent.start()
+    try:
+        await agent.wait_healthy()
+        run_container(
+            script,
+            name=prefix + "writer",
+            log_config={
+                "type": "json-file",
+                "config": {"max-size": "40k", "max-file": "2", "compress": "true"},
+            },
+        )
+        await loki.wait_for({"host": host}, len(sizes), within=60)
+        await asyncio.sleep(1.5)  # halves of split lines would arrive now
+        entries = await loki.fetch({"host": host})
+        metrics = await agent.metrics()
+    finally:
+        agent.terminate()
+    expected = [long_line("straddle", i, size) for i, size in enumerate(sizes)]
+    delivery = Delivery.check((e.line for e in entries), expected)
+    assert delivery.exactly_once, str(delivery)
+    assert metrics.get('nexo_agent_dropped_entries_total{reason="rotated_away"}', 0) == 0

@@ -25,6 +25,7 @@ from tests.conftest import require_binary
 from tests.loki_receiver import NS, LokiReceiver, PushRequestMessage
 
 FAST = BackoffConfig(min_period=0.01, max_period=0.05)
+ONE_RETRY = BackoffConfig(min_period=0.01, max_period=0.05, max_retries=1)
 
 
 def make_batch(n: int = 3, host: str = "h1", start_ns: int | None = None) -> PushBatch:
@@ -329,7 +330,7 @@ async def test_send_after_stop_makes_one_last_attempt(
 
 async def test_tenant_header_is_sent_only_when_configured(make_client: ClientFactory) -> None:
     async with LokiReceiver(auth_enabled=True) as receiver:
-        anonymous = await make_client(receiver.push_url)
+        anonymous = await make_client(receiver.push_url, backoff=ONE_RETRY)
         result = await anonymous.send(make_batch(1))
         assert (result.delivered, result.status) == (False, 401)
         assert "X-Scope-OrgID" not in receiver.requests[0].headers
@@ -351,7 +352,7 @@ async def test_basic_auth_password_is_read_from_its_file(
     assert (await client.send(make_batch(1))).delivered
 
     inline = await make_client(
-        receiver.push_url, basic_auth=BasicAuth(username="loki", password="no")
+        receiver.push_url, basic_auth=BasicAuth(username="loki", password="no"), backoff=ONE_RETRY
     )
     assert (await inline.send(make_batch(1))).status == 401
 

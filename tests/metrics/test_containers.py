@@ -157,8 +157,12 @@ def cgroup_v1_machine() -> None:
 def collector_for() -> Iterator[Callable[..., ContainerCollector]]:
     built: list[ContainerCollector] = []
 
-    def build(source: Inventory, **cfg: Any) -> ContainerCollector:
-        collector = build_container_collector(ContainerMetricsConfig(**cfg), source)
+    def build(
+        source: Inventory, data_root: str = "/var/lib/docker", **cfg: Any
+    ) -> ContainerCollector:
+        collector = build_container_collector(
+            ContainerMetricsConfig(**cfg), source, data_root=data_root
+        )
         built.append(collector)
         return collector
 
@@ -495,9 +499,7 @@ def test_writable_layer_usage_is_off_by_default_and_measured_in_the_background_w
     assert not [t for t in threading.enumerate() if t.name == "nexo-fs-usage"]
 
     root = docker_client.info()["DockerRootDir"]
-    collector = collector_for(
-        Inventory(c), fs_usage=True, fs_usage_interval=1.0, docker_data_root=root
-    )
+    collector = collector_for(Inventory(c), fs_usage=True, fs_usage_interval=1.0, data_root=root)
     deadline = time.monotonic() + 15
     while not pick(s := scrape(collector), "container_fs_usage_bytes"):
         assert time.monotonic() < deadline, "no container_fs_usage_bytes"

@@ -7,7 +7,11 @@ still hold unread lines), follow ``start``/``die``/``destroy``/``rename`` events
 every (re)connection replay the missed events with ``since=<last event time>`` (the daemon
 keeps ~1000 in memory) and reconcile with a fresh listing; a slow resync repairs anything
 else. The ``docker`` SDK is blocking: the events stream has its own thread, listings run
-in worker threads, and the inventory is only touched on the event loop.
+in worker threads, and the inventory is only touched on the event loop. The SDK is imported
+on first use: an agent without Docker (``discovery: files``) never pays for it.
+
+Docker being away is one state (:mod:`agent.dependencies`), logged when it begins and ends,
+not once per retry.
 """
 
 from __future__ import annotations
@@ -22,15 +26,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-import docker
-import docker.errors
-
-from agent.config import DockerSource
+from agent.config import DockerConfig
+from agent.dependencies import DOCKER
 from agent.logs.discovery.inventory import (
     ContainerInfo,
     ContainerInventory,
+    agent_log_path,
     container_from_inspect,
-    json_log_path,
 )
 from agent.logs.tail import PREOPENED
 from agent.metrics.self import AgentMetrics
@@ -77,7 +79,7 @@ class DockerApiDiscovery:
 
     def __init__(
         self,
-        cfg: DockerSource,
+        cfg: DockerConfig,
         inventory: ContainerInventory,
         metrics: AgentMetrics,
         *,
@@ -86,6 +88,7 @@ class DockerApiDiscovery:
         self._cfg = cfg
         self._inventory = inventory
         self._errors = metrics.discovery_errors.labels(source=_SOURCE)
+        self._deps = metrics.dependencies
         self._max_backoff = max_backoff
         self._loop: asyncio.AbstractEventLoop | None = None
         # Daemon facts refreshed on every connection (a restart may change them).
@@ -105,6 +108,11 @@ class DockerApiDiscovery:
         self._stream: Any = None
         self._connected = threading.Event()
         self._synced = False
+
+    @property
+    def docker_root(self) -> Path | None:
+        """The daemon's ``DockerRootDir``, once it answered."""
+        return self._docker_root
 
     @property
     def connected(self) -> bool:
@@ -163,11 +171,12 @@ class DockerApiDiscovery:
             listed = await asyncio.to_thread(self._list_all)
         except Exception as exc:
             self._errors.inc()
-            log.warning("docker: cannot list containers via %s: %s", self._cfg.host, exc)
+            self._report_unreachable(exc)
             # A daemon that cannot answer a listing may also have a silently stalled events
             # stream: reconnecting costs one replay.
             self._close_stream()
             return False
+        self._deps.up(DOCKER)
         fresher = {cid for cid, at in self._touched.items() if at > seq}
         self._inventory.reconcile(listed, fresher)
         self._synced = not self._resync_requested.is_set()
@@ -176,14 +185,21 @@ class DockerApiDiscovery:
             self._last_event_ns = started_ns
         return True
 
+    def _report_unreachable(self, exc: Exception) -> None:
+        reason, fix = docker_problem(self._cfg.host, exc)
+        self._deps.down(DOCKER, reason, fix)
+
     def _client(self) -> Any:
+        import docker
+
         client = docker.APIClient(base_url=self._cfg.host, version="auto", timeout=_API_TIMEOUT)
         try:
             info = client.info()
         except Exception:
             client.close()
             raise
-        self._docker_root = Path(info.get("DockerRootDir") or self._cfg.data_root)
+        root = info.get("DockerRootDir")
+        self._docker_root = Path(root) if root else None
         self._default_log_driver = str(info.get("LoggingDriver") or "json-file")
         return client
 
@@ -201,6 +217,8 @@ class DockerApiDiscovery:
 
     def _inspect(self, client: Any, container_id: str) -> ContainerInfo | None:
         """Current state, or ``None`` when the container is already gone (404)."""
+        import docker.errors
+
         try:
             data = client.inspect_container(container_id)
         except docker.errors.NotFound:
@@ -241,12 +259,8 @@ class DockerApiDiscovery:
                 if self._stopping.is_set():
                     break
                 self._errors.inc()
-                log.warning(
-                    "docker: events via %s interrupted (%s); retrying in %.1fs",
-                    self._cfg.host,
-                    exc,
-                    backoff,
-                )
+                self._report_unreachable(exc)
+                log.debug("docker: events interrupted (%s); retrying in %.1fs", exc, backoff)
             finally:
                 self._connected.clear()
                 self._close_stream()
@@ -272,9 +286,12 @@ class DockerApiDiscovery:
         self._last_event_ns = max(self._last_event_ns, at)
         if action == "start":
             # Before anything slower: a --rm container may be gone in milliseconds.
-            PREOPENED.open(str(json_log_path(self._cfg.data_root, cid)))
+            path = agent_log_path(cid, "", self._cfg.data_root, self._docker_root)
+            PREOPENED.open(str(path))
         info = None
         if action != "destroy":
+            import docker.errors
+
             try:
                 info = self._inspect(client, cid)
             except docker.errors.APIError as exc:
@@ -365,7 +382,11 @@ class DockerApiDiscovery:
             image=attributes.get("image", ""),
             image_id="",
             labels=labels,
-            log_path=json_log_path(self._cfg.data_root, cid) if driver == "json-file" else None,
+            log_path=(
+                agent_log_path(cid, "", self._cfg.data_root, self._docker_root)
+                if driver == "json-file"
+                else None
+            ),
             log_driver=driver,
             tty=False,
             pid=0,
@@ -376,3 +397,34 @@ class DockerApiDiscovery:
             cgroup_parent="",
             restart_count=0,
         )
+
+
+def docker_problem(host: str, exc: BaseException) -> tuple[str, str]:
+    """(reason, fix) for an operator, from whatever the Docker SDK raised."""
+    text = f"{type(exc).__name__}: {exc}"
+    socket = host.removeprefix("unix://") if host.startswith("unix://") else ""
+    no_docker = (
+        "or, on a host without Docker, turn it off: logs.docker.enabled: false and "
+        "metrics.containers.enabled: false"
+    )
+    if "PermissionError" in text or "Permission denied" in text:
+        return (
+            f"permission denied on the Docker socket {socket or host}",
+            "run the agent as root or as a member of the docker group, or use "
+            "docker.discovery: files (no socket needed)",
+        )
+    if socket and ("FileNotFoundError" in text or "No such file" in text):
+        return (
+            f"no Docker socket at {socket}",
+            "start Docker, set docker.host, or mount the socket into the agent's container "
+            f"(-v /var/run/docker.sock:/var/run/docker.sock:ro); {no_docker}",
+        )
+    if "ConnectionRefused" in text or "Connection refused" in text:
+        return (
+            f"Docker refuses connections at {host}",
+            f"check that dockerd is running and listening there; {no_docker}",
+        )
+    return (
+        f"cannot talk to Docker at {host}: {text[:300]}",
+        f"check dockerd and docker.host; {no_docker}",
+    )

@@ -18,7 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from agent.config import DockerSource
+from agent.config import DockerConfig
+from agent.dependencies import DOCKER
 from agent.logs.discovery.inventory import (
     ContainerInfo,
     ContainerInventory,
@@ -47,11 +48,12 @@ class DockerFilesDiscovery:
     """Keeps a :class:`ContainerInventory` in step with the container directories on disk."""
 
     def __init__(
-        self, cfg: DockerSource, inventory: ContainerInventory, metrics: AgentMetrics
+        self, cfg: DockerConfig, inventory: ContainerInventory, metrics: AgentMetrics
     ) -> None:
         self._cfg = cfg
         self._inventory = inventory
         self._errors = metrics.discovery_errors.labels(source=_SOURCE)
+        self._deps = metrics.dependencies
         self._cache: dict[str, tuple[_FileStamp, _FileStamp | None, ContainerInfo]] = {}
         self._reported_bad: set[str] = set()
 
@@ -79,13 +81,19 @@ class DockerFilesDiscovery:
         self._inventory.reconcile([entry[2] for entry in self._cache.values()])
 
     def _read_all_into_cache(self) -> bool:
-        root = self._cfg.data_root / "containers"
+        root = self._cfg.files_root / "containers"
         try:
             names = os.listdir(root)
         except OSError as exc:
             self._errors.inc()
-            log.warning("docker files: cannot list %s: %s", root, exc)
+            self._deps.down(
+                DOCKER,
+                f"cannot list {root}: {exc.strerror or exc}",
+                "set docker.data_root to where Docker's data root is (mounted) as the agent "
+                "sees it; the agent needs read and search access to <data_root>/containers",
+            )
             return False
+        self._deps.up(DOCKER)
         present = {n for n in names if _CONTAINER_DIR_RE.match(n)}
         for cid in list(self._cache):
             if cid not in present:
@@ -113,7 +121,7 @@ class DockerFilesDiscovery:
             if not isinstance(data, dict) or not isinstance(host, dict):
                 raise ValueError("not a JSON object")
             merged = {**data, "HostConfig": host or data.get("HostConfig") or {}}
-            info = container_from_inspect(merged, self._cfg.data_root)
+            info = container_from_inspect(merged, self._cfg.files_root)
             if info.id != cid:
                 raise ValueError(f"ID {info.id!r} does not match its directory")
         except FileNotFoundError:

@@ -11,6 +11,7 @@ removed container is ignored.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from agent.config import DEFAULT_DOCKER_ROOT
 from agent.logs.dockerjson import parse_docker_time
 
 InventoryEventKind = Literal["added", "updated", "died", "removed"]
@@ -32,7 +34,10 @@ class ContainerInfo:
     Built identically from ``GET /containers/{id}/json`` (API mode) and from
     ``config.v2.json`` + ``hostconfig.json`` (files mode). Times are integer nanoseconds
     since the Unix epoch (0 = never). ``log_path`` is the json-file log as seen from the
-    agent (under the configured data_root), ``None`` for any other log driver.
+    agent (under the configured data_root), ``None`` for any other log driver;
+    ``docker_log_path`` is the path as Docker reports it (``LogPath``, "" when unknown), for
+    telling an operator where the two differ. ``log_max_size`` is the ``max-size`` log
+    option in bytes (0: unlimited or unknown), to bound what a rotation can have lost.
     """
 
     id: str
@@ -50,6 +55,8 @@ class ContainerInfo:
     created: int
     cgroup_parent: str
     restart_count: int
+    docker_log_path: str = ""
+    log_max_size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +81,15 @@ def json_log_path(data_root: Path, container_id: str) -> Path:
 
 
 def container_from_inspect(
-    data: Mapping[str, Any], data_root: Path, docker_root: Path | None = None
+    data: Mapping[str, Any], data_root: Path | None, docker_root: Path | None = None
 ) -> ContainerInfo:
     """Build a :class:`ContainerInfo` from inspect JSON (or config.v2.json + HostConfig).
 
-    ``docker_root`` is the daemon's DockerRootDir when known (API mode): a LogPath under it
-    is re-rooted at ``data_root``, so an agent that mounts /var/lib/docker elsewhere still
-    finds the file. Without it (files mode) the path is derived from ``data_root``; both
-    give the same value for the same container. Raises ``KeyError``/``TypeError`` on
+    ``LogPath`` (what Docker reports) is the truth when the agent sees the host's files
+    where Docker does (``data_root`` unset). With ``data_root`` set (the host's data root
+    mounted elsewhere), a LogPath under ``docker_root`` (the daemon's DockerRootDir, API
+    mode) is re-rooted at ``data_root``. Without a LogPath (files mode, or a container that
+    never started) the path is derived from the root. Raises ``KeyError``/``TypeError`` on
     data that is not a container description.
     """
     cid = str(data["ID"] if "ID" in data else data["Id"])
@@ -90,17 +98,10 @@ def container_from_inspect(
     host_config = data.get("HostConfig") or {}
     log_config = host_config.get("LogConfig") or {}
     log_driver = str(log_config.get("Type") or "")
+    raw = str(data.get("LogPath") or "")
     log_path: Path | None = None
     if log_driver == "json-file":
-        raw = str(data.get("LogPath") or "")
-        log_path = json_log_path(data_root, cid)
-        if raw and docker_root is not None:
-            path = Path(raw)
-            log_path = (
-                data_root / path.relative_to(docker_root)
-                if path.is_relative_to(docker_root)
-                else path
-            )
+        log_path = agent_log_path(cid, raw, data_root, docker_root)
     running = bool(state.get("Running"))
     return ContainerInfo(
         id=cid,
@@ -118,6 +119,8 @@ def container_from_inspect(
         created=docker_state_time(data.get("Created")),
         cgroup_parent=str(host_config.get("CgroupParent") or ""),
         restart_count=int(data.get("RestartCount") or 0),
+        docker_log_path=raw,
+        log_max_size=_log_max_size(log_config.get("Config")),
     )
 
 
@@ -286,3 +289,35 @@ def _changed(old: ContainerInfo, new: ContainerInfo) -> bool:
         or old.started_at != new.started_at
         or old.image != new.image
     )
+
+
+def agent_log_path(cid: str, raw: str, data_root: Path | None, docker_root: Path | None) -> Path:
+    """Where the agent reads a container's json-file log (see :func:`container_from_inspect`)."""
+    root = docker_root or DEFAULT_DOCKER_ROOT
+    if data_root is None:
+        return Path(raw) if raw else json_log_path(root, cid)
+    if not raw:
+        return json_log_path(data_root, cid)
+    path = Path(raw)
+    if docker_root is not None and path.is_relative_to(docker_root):
+        return data_root / path.relative_to(docker_root)
+    if docker_root is None:
+        return json_log_path(data_root, cid)
+    return path
+
+
+_RAM_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$")
+
+
+def _log_max_size(options: Any) -> int:
+    """Docker's ``max-size`` log option in bytes (0: unlimited or unparsable).
+
+    Parsed like moby's ``units.RAMInBytes``: ``512k``, ``10m``, ``1g``, ``10MiB``, binary units.
+    """
+    if not isinstance(options, Mapping):
+        return 0
+    match = _RAM_SIZE_RE.match(str(options.get("max-size") or "").strip().lower())
+    if match is None:
+        return 0
+    power = " kmgtp".index(match.group(2) or " ")
+    return int(float(match.group(1)) * 1024**power)

@@ -1,7 +1,6 @@
-"""Which discovered containers have their logs shipped: config filters and self-exclusion.
-
-Skipped containers stay in the inventory (container metrics still want them); only the
-log pipeline consults :func:`skip_reason`.
+"""Which discovered containers count: ``docker.include``/``exclude`` (logs and container
+metrics alike, :func:`filter_reason`) and, for logs only, the opt-out label, the log driver
+and self-exclusion (:func:`skip_reason`).
 """
 
 from __future__ import annotations
@@ -12,10 +11,11 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from agent.config import ContainerFilter, DockerSource
-from agent.logs.discovery.inventory import ContainerInfo
+from agent.config import ContainerFilter, DockerConfig
+from agent.logs.discovery.inventory import ContainerInfo, ContainerInventory
 
 OWN_CONTAINER_ENV = "NEXO_AGENT_CONTAINER_ID"
+DEFAULT_OPT_OUT_LABEL = "nexo.logs=false"
 
 _ID_IN_PATH_RE = re.compile(r"/containers/([0-9a-f]{64})/")
 _ID_IN_CGROUP_RE = re.compile(r"(?:docker[-/]|/libpod-)([0-9a-f]{64})(?:\.scope)?(?:/|$)")
@@ -24,22 +24,32 @@ _DOCKER_MANAGED_MOUNTS = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.
 
 
 def skip_reason(
-    container: ContainerInfo, cfg: DockerSource, own_container_id: str | None = None
+    container: ContainerInfo,
+    cfg: DockerConfig,
+    own_container_id: str | None = None,
+    opt_out_label: str = DEFAULT_OPT_OUT_LABEL,
 ) -> str | None:
     """Why this container's logs are not shipped, or ``None`` when they are.
 
     Reasons: ``own_container`` (the agent never reads itself: its own log lines would
     feed back), ``log_driver`` (only json-file leaves a file to read), ``opt_out``
-    (``cfg.opt_out_label``), ``excluded``, ``not_included``. Include filters: every
-    non-empty category (names, images, labels) must match at least one of its patterns;
-    exclude: any single match excludes.
+    (``opt_out_label``), then :func:`filter_reason`'s.
     """
     if own_container_id and container.id.startswith(own_container_id):
         return "own_container"
     if container.log_driver != "json-file" or container.log_path is None:
         return "log_driver"
-    if cfg.opt_out_label and _label_matches(container.labels, cfg.opt_out_label):
+    if opt_out_label and _label_matches(container.labels, opt_out_label):
         return "opt_out"
+    return filter_reason(container, cfg)
+
+
+def filter_reason(container: ContainerInfo, cfg: DockerConfig) -> str | None:
+    """``excluded`` or ``not_included`` by ``docker.exclude``/``include``, else ``None``.
+
+    Include: every non-empty category (names, images, labels) must match at least one of
+    its patterns; exclude: any single match excludes.
+    """
     if _matches_any(container, cfg.exclude):
         return "excluded"
     if not _matches_all(container, cfg.include):
@@ -117,3 +127,30 @@ def detect_own_container_id(
         return None
     match = _ID_IN_CGROUP_RE.search(cgroup)
     return match.group(1) if match else None
+
+
+class SelectedContainers:
+    """The inventory's containers that pass ``docker.include``/``exclude``: what container
+    metrics export, so the filters mean the same for metrics as for logs.
+
+    Without filters it is the inventory's own mapping (no per-scrape cost).
+    """
+
+    def __init__(self, inventory: ContainerInventory, docker: DockerConfig) -> None:
+        self._inventory = inventory
+        self._docker = docker
+        self._filtered = bool(
+            docker.include.names
+            or docker.include.images
+            or docker.include.labels
+            or docker.exclude.names
+            or docker.exclude.images
+            or docker.exclude.labels
+        )
+
+    @property
+    def containers(self) -> Mapping[str, ContainerInfo]:
+        live = self._inventory.containers
+        if not self._filtered:
+            return live
+        return {cid: c for cid, c in live.items() if filter_reason(c, self._docker) is None}

@@ -13,9 +13,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.config import DockerSource, PipelineConfig
+from agent.config import DockerConfig, PipelineConfig
 from agent.logs.discovery.inventory import ContainerInfo, ContainerInventory, InventoryEvent
-from agent.logs.discovery.selection import detect_own_container_id, skip_reason
+from agent.logs.discovery.selection import (
+    DEFAULT_OPT_OUT_LABEL,
+    detect_own_container_id,
+    skip_reason,
+)
 from agent.logs.model import LogTarget
 
 log = logging.getLogger("agent.logs.discovery")
@@ -139,6 +143,9 @@ def log_target_for(
         container_id=container.id,
         image=container.image,
         docker_labels=tuple(sorted(labels.items())),
+        docker_path=container.docker_log_path,
+        max_size=container.log_max_size,
+        started=bool(container.started_at or container.running),
     )
 
 
@@ -153,11 +160,12 @@ class ContainerTargetFeed:
     def __init__(
         self,
         inventory: ContainerInventory,
-        docker: DockerSource,
+        docker: DockerConfig,
         pipeline: PipelineConfig,
         hostname: str,
         emit: TargetSink,
         own_container_id: str | None = None,
+        opt_out_label: str = DEFAULT_OPT_OUT_LABEL,
     ) -> None:
         self._inventory = inventory
         self._docker = docker
@@ -165,6 +173,7 @@ class ContainerTargetFeed:
         self._hostname = hostname
         self._emit = emit
         self._own_id = own_container_id or detect_own_container_id()
+        self._opt_out_label = opt_out_label
         self._targets: dict[str, LogTarget] = {}
 
     @property
@@ -172,7 +181,7 @@ class ContainerTargetFeed:
         return self._own_id
 
     def target_for(self, container: ContainerInfo) -> LogTarget | None:
-        reason = skip_reason(container, self._docker, self._own_id)
+        reason = skip_reason(container, self._docker, self._own_id, self._opt_out_label)
         if reason is not None:
             log.debug("not shipping logs of %s (%s): %s", container.name, container.id, reason)
             return None

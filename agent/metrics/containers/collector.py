@@ -39,7 +39,7 @@ from prometheus_client import Metric
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from agent.config import ContainerMetricsConfig
+from agent.config import DEFAULT_DOCKER_ROOT, ContainerMetricsConfig
 from agent.metrics.containers.cgroups import CgroupHandle, CgroupLayout, CgroupReads, CgroupResolver
 from agent.metrics.containers.devices import BlockDeviceNames
 from agent.metrics.containers.exposition import ContainerFamily, IdentityLabels
@@ -309,6 +309,7 @@ class ContainerCollector(Collector):
         cfg: ContainerMetricsConfig,
         source: ContainerSource,
         clock: Callable[[], float] = time.time,
+        data_root: str | Callable[[], str] = str(DEFAULT_DOCKER_ROOT),
     ) -> None:
         self._cfg = cfg
         self._source = source
@@ -323,9 +324,7 @@ class ContainerCollector(Collector):
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         self._fs_usage = (
-            WritableLayerSampler(str(cfg.docker_data_root), cfg.fs_usage_interval)
-            if cfg.fs_usage
-            else None
+            WritableLayerSampler(data_root, cfg.fs_usage_interval) if cfg.fs_usage else None
         )
         if self.layout.version == 0:
             log.warning("no cgroup filesystem under %s: no container metrics", cfg.cgroupfs)
@@ -635,7 +634,9 @@ def _add_pressure(
 
 
 def build_container_collector(
-    cfg: ContainerMetricsConfig, source: ContainerSource
+    cfg: ContainerMetricsConfig,
+    source: ContainerSource,
+    data_root: str | Callable[[], str] = str(DEFAULT_DOCKER_ROOT),
 ) -> ContainerCollector:
     """The collector to register on the agent's registry when ``cfg.enabled``.
 
@@ -643,4 +644,4 @@ def build_container_collector(
     ``containers`` mapping of ``ContainerLike``). ``close()`` on shutdown stops the
     writable-layer sampler thread that ``cfg.fs_usage`` starts on the first scrape.
     """
-    return ContainerCollector(cfg, source)
+    return ContainerCollector(cfg, source, data_root=data_root)

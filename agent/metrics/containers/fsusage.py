@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,11 @@ def mount_source(path: str, mountinfo: str = "/proc/self/mountinfo") -> str:
 class WritableLayerSampler:
     """Background ``du`` of writable layers; ``usage()`` is the latest result per container."""
 
-    def __init__(self, data_root: str, interval: float) -> None:
-        self._data_root = data_root.rstrip("/") or "/"
+    def __init__(self, data_root: str | Callable[[], str], interval: float) -> None:
+        # A callable is asked when sampling starts (the first scrape): by then discovery
+        # knows Docker's own data root.
+        self._root_of = data_root if callable(data_root) else (lambda: data_root)
+        self._data_root = ""
         self._interval = max(interval, 1.0)
         self._wanted: frozenset[str] = frozenset()
         self._results: dict[str, LayerUsage] = {}
@@ -123,6 +126,7 @@ class WritableLayerSampler:
             self._thread.join(timeout=5.0)
 
     def _run(self) -> None:
+        self._data_root = self._root_of().rstrip("/") or "/"
         device = mount_source(self._data_root)
         while not self._stop.is_set():
             with self._lock:
