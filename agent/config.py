@@ -15,7 +15,6 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -371,6 +370,8 @@ def load_config(path: str | Path | None, environ: dict[str, str] | None = None) 
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(name, "", f"cannot read config: {exc}") from exc
+    import yaml
+
     try:
         raw = yaml.safe_load(expand_env(text, environ))
     except yaml.YAMLError as exc:

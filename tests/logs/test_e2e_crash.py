@@ -148,3 +148,59 @@ async def test_kill_9_storm_under_rotation_loses_nothing_and_repeats_about_a_sec
     assert not delivery.unexpected, str(delivery)
     rate = len(expected) / max(writing, 1.0)
     assert delivery.duplicates <= kills * 3.0 * rate, (delivery.duplicates, rate)
+
+
+async def test_max_file_1_rotation_while_the_agent_is_down_is_counted_and_said_with_bytes(
+    tmp_path: Path, loki: LokiBackend, run_container: Any
+) -> None:
+    """With max-file=1 Docker keeps no older file for long: what was unread when the agent
+    stopped is gone after two rotations. Inherent, so it must be counted and said, once,
+    with the bytes known lost (at least the rest of a file that had reached max-size)."""
+    host = unique_host()
+    prefix = f"e2e-mf1-{uuid.uuid4().hex[:8]}-"
+    cfg = e2e_config(tmp_path, loki, host, prefix)
+    first = AgentProcess(tmp_path, cfg, name="first")
+    second = AgentProcess(tmp_path, cfg, name="second")
+    count = 1200
+    first.start()
+    try:
+        await first.wait_healthy()
+        run_container(
+            numbered_writer("mf1", count, per_pause=10, pause_us=100_000),
+            name=prefix + "w",
+            log_config={"type": "json-file", "config": {"max-size": "10k", "max-file": "1"}},
+        )
+        await loki.wait_for({"host": host}, 150, within=30)
+        assert await asyncio.to_thread(first.terminate) == 0, first.stderr()
+        await asyncio.sleep(5)  # several 10k rotations: the saved file is deleted
+        second.start()
+        await second.wait_healthy()
+        expected = numbered_lines("mf1", count)
+        await loki.wait_for({"host": host, "container": prefix + "w"}, 1, within=30)
+        await wait_until_written(loki, host, expected[-1], within=60)
+        await asyncio.sleep(1.0)
+        delivery = Delivery.check((e.line for e in await loki.fetch({"host": host})), expected)
+        dropped = await second.metric("nexo_agent_dropped_bytes_total", reason="rotated_away")
+        log_text = second.log_path.read_text(errors="replace")
+        assert second.terminate() == 0, second.stderr()
+    finally:
+        first.close()
+        second.close()
+    assert delivery.lost > 0 and not delivery.duplicated and not delivery.unexpected
+    said = [line for line in log_text.splitlines() if "log data lost for" in line]
+    assert len(said) == 1, said
+    known = int(said[0].split("at least ", 1)[1].split(" bytes", 1)[0])
+    record_bytes = len(expected[0]) + 90  # the JSON wrapper around each line, generously
+    assert 0 < known <= delivery.lost * record_bytes
+    assert dropped == known
+    assert "max-file >= 2" in said[0]
+
+
+async def wait_until_written(loki: LokiBackend, host: str, last: str, within: float) -> None:
+    """Until the writer's last line arrived (the writer is done)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if any(e.line == last for e in await loki.fetch({"host": host})):
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{last!r} never arrived")

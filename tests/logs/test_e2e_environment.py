@@ -112,7 +112,7 @@ async def test_no_docker_socket_is_one_state_not_a_warning_per_retry(
         warnings = [r for r in agent_log(agent) if r["level"] == "warning"]
         assert [w["msg"] for w in warnings] == [f"docker unavailable: no Docker socket at {absent}"]
         assert "logs.docker.enabled: false" in warnings[0]["fix"]
-        status, text = await ready_saying(agent, f"no Docker socket at {absent}")
+        status, _ = await ready_saying(agent, f"no Docker socket at {absent}")
         assert status == 503
     finally:
         agent.close()
