@@ -135,9 +135,8 @@ def run(quick: bool) -> ScenarioResult:
             every = max(1, int(per_worker_rate * workers / LINES_PER_SECOND))
             # the agent is started once; "off" is SIGSTOP (it uses no CPU at all), "on" is
             # SIGCONT, so pairs can be short and many without paying a start-up each time
-            config = agent_config(
-                workdir, receiver.push_url, docker={"include": {"names": [f"{ON_PREFIX}*"]}}
-            )
+            config = agent_config(workdir, receiver.push_url)
+            config["docker"] = {"include": {"names": [f"{ON_PREFIX}*"]}}
             agent = start_agent(workdir, config)
             try:
                 for index in range(2 * pairs):
