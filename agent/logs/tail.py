@@ -899,6 +899,13 @@ class FileFollower:
             data = src.read(opts.read_size)
             if not data:
                 return None
+            if src.gz is None and src.read_pos and not src.first_bytes_match(src.fp):
+                # Truncated and refilled past our offset since we last looked (Docker's
+                # max-file=1 rotation while this process waited for the CPU): ``data`` is
+                # the new content's middle. Start the new content at 0 instead, or its
+                # rest would be shipped now and again once the change was noticed.
+                self._truncate(src)
+                continue
             if src.discarding:
                 nl = data.find(b"\n")
                 if nl < 0:

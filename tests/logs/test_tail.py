@@ -360,6 +360,21 @@ def test_truncated_and_refilled_past_offset_is_caught_by_fingerprint(log_path: P
     assert reader.follower.stats.truncations == 1
 
 
+def test_truncated_and_refilled_between_two_reads_is_read_from_zero_once(log_path: Path) -> None:
+    # max-file=1 under CPU starvation: Docker truncates and refills past our offset while
+    # we are mid-file, not at EOF. The next read must not ship the new content's middle
+    # (it would be shipped again once the change is noticed).
+    log = DockerJsonLog(log_path)
+    first = log.write_lines(10)
+    reader = follow(log_path, contiguous=False, read_size=len(first[0]) * 3)
+    chunk = reader.follower.read_chunk()
+    assert chunk is not None and chunk.data.splitlines(keepends=True) == first[:3]
+    os.truncate(log_path, 0)
+    refill = log.write_lines(30)
+    assert reader.drain() == refill
+    assert reader.follower.stats.truncations == 1
+
+
 # ------------------------------------------------------------------------------ resume
 
 
