@@ -5,7 +5,8 @@ CONFIG ?= configs/agent.yaml
 
 .PHONY: install run test lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+# setup.py and the C source too: the install compiles the optional C speedups in place.
+$(VENV)/.installed: pyproject.toml setup.py agent/logs/_speedups.c
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]'

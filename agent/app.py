@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from agent import __version__
 from agent.config import DEFAULT_DOCKER_ROOT, AgentConfig
 from agent.jsonlog import setup_logging
+from agent.logs import speedups
 from agent.logs.discovery import (
     ContainerInventory,
     DockerApiDiscovery,
@@ -102,6 +103,7 @@ class Agent:
                 "version": __version__,
                 "listen": f"{self.server.host}:{self.server.port}",
                 "dry_run": self.dry_run,
+                "speedups": speedups.mode(),
             },
         )
         if self.discovery is not None:

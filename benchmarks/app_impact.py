@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.agent_process import AgentProcess
 from benchmarks.harness import (
     BUSYBOX_IMAGE,
     CONTAINER_PREFIX,
@@ -42,7 +43,6 @@ from benchmarks.harness import (
 from benchmarks.procstat import cpu_seconds
 from benchmarks.receiver import ReceiverProcess
 from benchmarks.report import ScenarioResult, Table
-from tests.agent_process import AgentProcess
 
 TITLE = "Application impact: a CPU-bound, logging workload with the agent off and on"
 LINES_PER_SECOND = 2000.0

@@ -1,23 +1,23 @@
 """What every scenario needs around the agent: the real agent process, Docker, a scraper.
 
-The agent always runs as ``python -m agent --config FILE`` (``tests/agent_process.py``'s
-:class:`AgentProcess`), with the production defaults of ``configs/agent.yaml`` except what
-a benchmark has to change (loopback addresses, a private positions file, only the
-benchmark's own containers), so the figures are those of a deployed agent.
+The agent always runs as ``python -m agent --config FILE`` (:class:`AgentProcess` of
+``benchmarks/agent_process.py``, shared with the tests), with the production defaults of
+``configs/agent.yaml`` except what a benchmark has to change (loopback addresses, a
+private positions file, only the benchmark's own containers), so the figures are those of
+a deployed agent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.agent_process import AgentProcess, free_port
 from benchmarks.host_scrape import Scraper
-from tests.agent_process import AgentProcess
 
 BUSYBOX_IMAGE = "nexo-test/busybox:latest"
 # Every container a benchmark starts is named so; the agent is told to ship only these, so
@@ -27,13 +27,6 @@ CONTAINER_PREFIX = "nexo-bench-"
 
 class MissingDependency(RuntimeError):
     """The host lacks something a scenario needs (dockerd, the image, a binary)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def pinned(cmd: list[str], core: int) -> list[str]:

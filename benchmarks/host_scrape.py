@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import HostMetricsConfig
-from benchmarks.procstat import cpu_seconds
+from benchmarks.procstat import cpu_seconds, peak_rss_bytes
 
 NODE_EXPORTER = "prometheus-node-exporter"
 
@@ -174,7 +174,8 @@ def run(
     rounds: int = 20, batch: int = 25, gzip: bool = False, textfile_dir: str | None = None
 ) -> dict[str, Any]:
     """Both targets measured in the same run; medians over rounds and the ratios."""
-    from benchmarks.harness import MissingDependency, free_port
+    from benchmarks.agent_process import free_port
+    from benchmarks.harness import MissingDependency
 
     binary = shutil.which(NODE_EXPORTER)
     if binary is None:
@@ -192,6 +193,10 @@ def run(
         for _ in range(rounds):
             results["node_exporter"].append(measure(node_exporter.pid, ne_port, batch, gzip))
             results["agent"].append(measure(agent.pid, agent_port, batch, gzip))
+        peak_rss = {
+            "agent": peak_rss_bytes(agent.pid),
+            "node_exporter": peak_rss_bytes(node_exporter.pid),
+        }
     finally:
         for process in (agent, node_exporter):
             process.send_signal(signal.SIGTERM)
@@ -215,6 +220,8 @@ def run(
             key: statistics.median(r[key] for r in measured)
             for key in ("cpu_ms_per_scrape", "latency_ms", "bytes")
         }
+        # the agent here serves host metrics only: its memory as a node_exporter stand-in
+        summary[name]["peak_rss_mib"] = round(peak_rss[name] / 2**20, 1)
     summary["cpu_ratio_agent_over_node_exporter"] = (
         summary["agent"]["cpu_ms_per_scrape"] / summary["node_exporter"]["cpu_ms_per_scrape"]
     )

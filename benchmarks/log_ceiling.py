@@ -1,9 +1,13 @@
 """Scenario 3: the log pipeline's ceiling on one pinned core, per input format.
 
-Each format runs :func:`benchmarks.log_throughput.run_once` (pre-written json-file logs,
-the agent on core 0, the receiver on core 1, start-up excluded), then the mixed format
-runs once more under cProfile to show where the time goes. cProfile slows the agent down
-and sees only the event-loop thread, so its run gives shares of time, not throughput.
+First the realistic mixed corpus (``benchmarks/corpus.py``: formats interleaved, colours,
+lines over 16 KiB split into partials) through the agent with protobuf and with JSON
+encoding, and through Fluent Bit and Promtail when ``FLUENTBIT_BIN`` / ``PROMTAIL_BIN``
+name their binaries. Then each single format runs :func:`benchmarks.log_throughput.run_once`
+(pre-written json-file logs, the agent on core 0, the receiver on core 1, start-up
+excluded), and the corpus runs once more under cProfile to show where the time goes.
+cProfile slows the agent down and sees only the event-loop thread, so its run gives
+shares of time, not throughput.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.log_throughput import FORMATS, run_once
+from benchmarks.log_throughput import CORPUS, FORMATS, build_data_root, run_once
+from benchmarks.other_agents import OTHER_AGENTS, available, run_other
 from benchmarks.procstat import MIB
 from benchmarks.report import ScenarioResult, Table
 
@@ -64,10 +69,42 @@ def profile_summary(profile: Path, top: int = 12) -> dict[str, Any]:
     }
 
 
+def _corpus_runs(
+    tmp: Path, lines: int, containers: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[str]]:
+    """The realistic corpus through the agent (both encodings) and the other agents."""
+    staged = Path(tmp) / "corpus-staged"
+    records = build_data_root(staged, lines, containers, CORPUS)
+    total = (lines // containers) * containers
+    agent: dict[str, dict[str, Any]] = {}
+    for encoding in ("protobuf", "json"):
+        workdir = Path(tmp) / f"corpus-{encoding}"
+        workdir.mkdir()
+        agent[encoding] = run_once(
+            lines, containers, CORPUS, workdir, encoding=encoding, staged=staged
+        )
+    others: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    for tool in OTHER_AGENTS:
+        if available(tool) is None:
+            missing.append(f"{tool.name} not run: set {tool.env} to its binary")
+            continue
+        workdir = Path(tmp) / tool.name
+        workdir.mkdir()
+        others[tool.name] = run_other(tool, staged, workdir, total, records)
+    return agent, others, missing
+
+
+def _mib(value: int) -> float:
+    return round(value / MIB, 1)
+
+
 def run(quick: bool) -> ScenarioResult:
     lines, containers = (5_000, 4) if quick else (500_000, 20)
+    corpus_lines = 5_000 if quick else 1_000_000
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="nexo-bench-ceiling-") as tmp:
+        agent, others, missing = _corpus_runs(Path(tmp), corpus_lines, containers)
         for fmt in FORMATS:
             workdir = Path(tmp) / fmt
             workdir.mkdir()
@@ -76,15 +113,22 @@ def run(quick: bool) -> ScenarioResult:
         workdir.mkdir()
         profile_file = Path(tmp) / "agent.prof"
         # cProfile makes every call about ten times dearer: a tenth of the lines suffices
-        profiled = run_once(lines // 10, containers, "mixed", workdir, profile=profile_file)
+        profiled = run_once(corpus_lines // 10, containers, CORPUS, workdir, profile=profile_file)
         profile = profile_summary(profile_file)
     lines_per_second = [r["lines_per_second"] for r in results.values()]
-    summary = {
+    corpus = agent["protobuf"]
+    summary: dict[str, Any] = {
+        "corpus": {
+            "lines_per_cpu_second": corpus["lines_per_cpu_second"],
+            "json_lines_per_cpu_second": agent["json"]["lines_per_cpu_second"],
+            "cpu_seconds_per_million_lines": corpus["cpu_seconds_per_million_lines"],
+            "peak_rss_mib": _mib(max(r["peak_rss_bytes"] for r in agent.values())),
+        },
         "formats": {
             fmt: {
                 "lines_per_second": r["lines_per_second"],
                 "cpu_seconds_per_million_lines": r["cpu_seconds_per_million_lines"],
-                "peak_rss_mib": round(r["peak_rss_bytes"] / MIB, 1),
+                "peak_rss_mib": _mib(r["peak_rss_bytes"]),
             }
             for fmt, r in results.items()
         },
@@ -92,9 +136,44 @@ def run(quick: bool) -> ScenarioResult:
         "max_cpu_seconds_per_million_lines": max(
             r["cpu_seconds_per_million_lines"] for r in results.values()
         ),
-        "max_peak_rss_mib": round(max(r["peak_rss_bytes"] for r in results.values()) / MIB, 1),
+        "max_peak_rss_mib": _mib(max(r["peak_rss_bytes"] for r in results.values())),
     }
+    for name, other in others.items():
+        key = name.replace("-", "")
+        summary["corpus"][f"{key}_lines_per_cpu_second"] = other["lines_per_cpu_second"]
+        if other["lines_per_cpu_second"] and corpus["lines_per_cpu_second"]:
+            summary["corpus"][f"ratio_over_{key}"] = round(
+                corpus["lines_per_cpu_second"] / other["lines_per_cpu_second"], 3
+            )
+    side_by_side = [
+        [
+            f"nexo-agent ({encoding})",
+            "defaults: parsing, ids as metadata",
+            r["lines_per_cpu_second"],
+            r["cpu_seconds_per_million_lines"],
+            _mib(r["peak_rss_bytes"]),
+            "yes",
+        ]
+        for encoding, r in agent.items()
+    ] + [
+        [
+            name,
+            r["config"],
+            r["lines_per_cpu_second"] or "-",
+            r["cpu_seconds_per_million_lines"] or "-",
+            _mib(r["peak_rss_bytes"]),
+            "yes" if r["complete"] else f"no ({r['entries_received']}/{r['entries_expected']})",
+        ]
+        for name, r in others.items()
+    ]
     tables = [
+        Table(
+            f"Mixed corpus: {corpus['lines']:,} lines in {containers} json-file logs "
+            "(pino, winston, logfmt, NestJS with and without colours, access lines; "
+            "1 in 500 lines 20-60 KiB, split into 16 KiB partials), each agent on one core",
+            ["agent", "config", "lines per CPU s", "CPU s per million", "peak RSS MiB", "all"],
+            side_by_side,
+        ),
         Table(
             f"{lines:,} lines from {containers} containers per format, agent on one core",
             ["format", "lines/s", "CPU s per million lines", "lines per CPU s", "peak RSS MiB"],
@@ -104,13 +183,13 @@ def run(quick: bool) -> ScenarioResult:
                     r["lines_per_second"],
                     r["cpu_seconds_per_million_lines"],
                     r["lines_per_cpu_second"],
-                    round(r["peak_rss_bytes"] / MIB, 1),
+                    _mib(r["peak_rss_bytes"]),
                 ]
                 for fmt, r in results.items()
             ],
         ),
         Table(
-            "Where the time goes (cProfile, mixed format, own time by module)",
+            "Where the time goes (cProfile, mixed corpus, own time by module)",
             ["module / area", "share of own time"],
             [[a["area"], f"{a['own_share']:.1%}"] for a in profile["by_area"]],
         ),
@@ -129,18 +208,23 @@ def run(quick: bool) -> ScenarioResult:
         "agent's utime+stime over the same window.",
         "The receiver decodes every push in its own process on the other core, so its CPU "
         "is not the agent's.",
+        "Fluent Bit and Promtail read the same files (hard links) and count CPU from their "
+        "own start. Fluent Bit's JSON parser leaves logfmt and text lines unparsed, so it "
+        "does less than the agent; Promtail does not join partial records, so it ships "
+        "more entries (its figure still divides by lines).",
+        *missing,
         f"The profiled run ({profiled['lines']:,} lines) is slower than the others because "
         "of cProfile's own cost; read its shares, not its speed.",
     ]
 
     def plot(fig: Any) -> None:
         left, right = fig.subplots(1, 2)
-        names = list(results)
-        left.bar(names, [results[n]["lines_per_second"] for n in names], color="tab:blue")
-        left.axhline(2000, color="tab:red", linestyle="--", label="reference host load")
-        left.set_ylabel("lines/s on one core")
-        left.legend()
-        right.bar(names, [results[n]["cpu_seconds_per_million_lines"] for n in names])
+        names = [row[0] for row in side_by_side]
+        values = [row[2] if isinstance(row[2], int) else 0 for row in side_by_side]
+        left.bar(names, values, color="tab:blue")
+        left.set_ylabel("lines per CPU second (mixed corpus)")
+        fmts = list(results)
+        right.bar(fmts, [results[n]["cpu_seconds_per_million_lines"] for n in fmts])
         right.set_ylabel("CPU seconds per million lines")
         for axis in (left, right):
             axis.tick_params(axis="x", rotation=20)
@@ -149,7 +233,13 @@ def run(quick: bool) -> ScenarioResult:
         scenario="log_ceiling",
         title=TITLE,
         summary=summary,
-        details={"runs": results, "profiled_run": profiled, "profile": profile},
+        details={
+            "corpus": agent,
+            "other_agents": others,
+            "runs": results,
+            "profiled_run": profiled,
+            "profile": profile,
+        },
         tables=tables,
         notes=notes,
         plot=plot,

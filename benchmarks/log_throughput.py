@@ -24,21 +24,26 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from benchmarks.harness import free_port, pinned
+from benchmarks.agent_process import free_port
+from benchmarks.corpus import corpus_line, docker_records, records_per_line
+from benchmarks.harness import pinned
 from benchmarks.procstat import cpu_seconds, peak_rss_bytes
 from benchmarks.receiver import ReceiverProcess
 
 FORMATS = ("json", "logfmt", "nest", "text", "mixed")
+# A realistic host (``benchmarks/corpus.py``): formats interleaved, colours, partial lines.
+CORPUS = "corpus"
 
 
 def app_line(fmt: str, i: int) -> str:
     """One application line in the given format (``mixed`` cycles through the others)."""
+    if fmt == CORPUS:
+        return corpus_line(i)
     if fmt == "mixed":
         fmt = FORMATS[i % 4]
     if fmt == "json":
@@ -59,17 +64,9 @@ def app_line(fmt: str, i: int) -> str:
     return f'Upload request: file="report-{i}.pdf" size={i * 7 % 100000} account=acc-{i % 50}'
 
 
-def docker_record(line: str, ts_ns: int, stream: str) -> bytes:
-    """A json-file record exactly as Docker writes it (trailing zeros of the fraction cut)."""
-    seconds, nanos = divmod(ts_ns, 10**9)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    fraction = f"{nanos:09d}".rstrip("0")
-    time_str = f"{stamp}.{fraction}Z" if fraction else f"{stamp}Z"
-    log = json.dumps(line + "\n", ensure_ascii=False)
-    return f'{{"log":{log},"stream":"{stream}","time":"{time_str}"}}\n'.encode()
-
-
-def build_data_root(root: Path, lines: int, containers: int, fmt: str) -> None:
+def build_data_root(root: Path, lines: int, containers: int, fmt: str) -> int:
+    """Containers' directories with their json-file logs; the number of records written."""
+    records = 0
     base_ns = time.time_ns() - 3600 * 10**9
     per = lines // containers
     for c in range(containers):
@@ -95,11 +92,14 @@ def build_data_root(root: Path, lines: int, containers: int, fmt: str) -> None:
             buf = []
             for i in range(per):
                 stream = "stderr" if i % 10 == 0 else "stdout"
-                buf.append(docker_record(app_line(fmt, i), base_ns + i * 1000, stream))
+                line = app_line(fmt, i)
+                records += records_per_line(line)
+                buf.append(docker_records(line, base_ns + i * 1000, stream))
                 if len(buf) >= 10000:
                     out.write(b"".join(buf))
                     buf.clear()
             out.write(b"".join(buf))
+    return records
 
 
 # cProfile with a CPU-time clock (``python -m cProfile`` measures wall time, so the event
@@ -136,11 +136,24 @@ def wait_healthy(url: str, agent: subprocess.Popen[bytes], timeout: float = 60.0
 
 
 def run_once(
-    lines: int, containers: int, fmt: str, workdir: Path, profile: Path | None = None
+    lines: int,
+    containers: int,
+    fmt: str,
+    workdir: Path,
+    profile: Path | None = None,
+    encoding: str = "protobuf",
+    staged: Path | None = None,
 ) -> dict[str, Any]:
-    """Ship ``lines`` pre-written lines of ``fmt`` through one pinned agent; the figures."""
+    """Ship ``lines`` pre-written lines of ``fmt`` through one pinned agent; the figures.
+
+    ``staged``: a data root already built by :func:`build_data_root` with these arguments
+    (hard-linked here, so several runs read the same bytes without writing them again).
+    """
     staging = workdir / "staging"
-    build_data_root(staging, lines, containers, fmt)
+    if staged is None:
+        build_data_root(staging, lines, containers, fmt)
+    else:
+        shutil.copytree(staged, staging, copy_function=os.link)
     data_root = workdir / "docker"
     (data_root / "containers").mkdir(parents=True)
     total = (lines // containers) * containers
@@ -157,7 +170,7 @@ def run_once(
             },
             "logs": {
                 "positions_file": str(workdir / "positions.json"),
-                "loki": {"url": receiver.push_url},
+                "loki": {"url": receiver.push_url, "encoding": encoding},
             },
             "metrics": {"host": {"enabled": False}, "containers": {"enabled": False}},
         }
@@ -191,6 +204,7 @@ def run_once(
             agent.wait(30)
     return {
         "format": fmt,
+        "encoding": encoding,
         "lines": total,
         "containers": containers,
         "wall_seconds": round(wall, 3),
@@ -206,12 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--containers", type=int, default=20)
-    parser.add_argument("--format", choices=FORMATS, default="mixed")
+    parser.add_argument("--format", choices=[*FORMATS, CORPUS], default=CORPUS)
+    parser.add_argument("--encoding", choices=["protobuf", "json"], default="protobuf")
     parser.add_argument("--output", type=Path, help="write the JSON result here")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="nexo-bench-"))
     try:
-        result = run_once(args.lines, args.containers, args.format, workdir)
+        result = run_once(args.lines, args.containers, args.format, workdir, encoding=args.encoding)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     text = json.dumps(result, indent=2)

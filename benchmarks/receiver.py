@@ -1,6 +1,6 @@
 """A counting Loki push endpoint in its own process, so its CPU is never charged to the agent.
 
-It decodes every push (snappy block + logproto protobuf), counts entries, and with
+It decodes every push (snappy block + logproto protobuf, or JSON), counts entries, and with
 ``--track-seq`` remembers which ``seq=<n>`` of which container arrived, so a scenario can
 prove that nothing was lost and count duplicates. A control port (always up) answers
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import gzip
 import json
 import re
 import subprocess
@@ -34,11 +35,31 @@ _SEQ = re.compile(r'seq"?[=:](\d+)')
 _CONTAINER = re.compile(r'container="([^"]*)"')
 
 
-def serve(port: int, control_port: int, track_seq: bool) -> None:
+def _streams(body: bytes, content_type: str) -> list[tuple[str, list[str]]]:
+    """(labels, lines) of each stream of a push: protobuf+snappy (nexo-agent, Promtail) or
+    JSON, gzip'ed or not (nexo-agent's json encoding, Fluent Bit's loki output)."""
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    if content_type == "application/json":
+        document = json.loads(body)
+        return [
+            (
+                ", ".join(f'{k}="{v}"' for k, v in stream.get("stream", {}).items()),
+                [value[1] for value in stream.get("values", [])],
+            )
+            for stream in document.get("streams", [])
+        ]
     import snappy
-    from aiohttp import web
 
     from agent.logs.loki_encode import PushRequest
+
+    message = PushRequest()
+    message.ParseFromString(snappy.uncompress(body))
+    return [(s.labels, [e.line for e in s.entries]) for s in message.streams]
+
+
+def serve(port: int, control_port: int, track_seq: bool) -> None:
+    from aiohttp import web
 
     entries = requests = body_bytes = 0
     statuses: collections.Counter[str] = collections.Counter()
@@ -56,15 +77,13 @@ def serve(port: int, control_port: int, track_seq: bool) -> None:
             statuses[fault] += 1
             text = "Ingestion rate limit exceeded" if fault == "429" else "internal error"
             return web.Response(status=int(fault), text=text)
-        message = PushRequest()
-        message.ParseFromString(snappy.uncompress(body))
-        for stream in message.streams:
-            entries += len(stream.entries)
+        for labels, lines in _streams(body, request.content_type):
+            entries += len(lines)
             if track_seq:
-                match = _CONTAINER.search(stream.labels)
+                match = _CONTAINER.search(labels)
                 got = seen[match.group(1) if match else ""]
-                for entry in stream.entries:
-                    seq = _SEQ.search(entry.line)
+                for line in lines:
+                    seq = _SEQ.search(line)
                     if seq is None:
                         continue
                     n = int(seq.group(1))
@@ -148,7 +167,8 @@ class ReceiverProcess:
     """The receiver as a child process (optionally pinned to one core with ``taskset``)."""
 
     def __init__(self, *, track_seq: bool = False, core: int | None = None) -> None:
-        from benchmarks.harness import free_port, pinned
+        from benchmarks.agent_process import free_port
+        from benchmarks.harness import pinned
 
         self.port = free_port()
         self.control_port = free_port()

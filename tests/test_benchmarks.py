@@ -142,3 +142,18 @@ def test_check_within_budget_exits_0(tmp_path: Path) -> None:
 
 def test_every_scenario_has_budgets() -> None:
     assert set(load()) == set(SCENARIOS)
+
+
+def test_benchmarks_import_neither_tests_nor_pytest() -> None:
+    """A benchmark run is a user's command, not a test session: no ``tests/``, no pytest."""
+    modules = ["benchmarks.__main__", *SCENARIOS.values()]
+    probe = (
+        f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+        "bad = sorted(m for m in sys.modules if m == 'pytest' or m.split('.')[0] == 'tests')\n"
+        "print(','.join(bad))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

@@ -18,7 +18,7 @@ import time
 from agent.config import PipelineConfig
 from agent.logs.dockerjson import CompleteLine, PartialLineBuffer
 from agent.logs.model import LogTarget, PushEntry, StreamLabels
-from agent.logs.parse import ParsedFields, parse_line
+from agent.logs.parse import parse_line
 from agent.logs.shipper import Shipper
 from agent.logs.tail import Chunk, FileFollower, FileIdentity, Lost, ReadFailed, Truncated
 from agent.metrics.self import AgentMetrics
@@ -56,9 +56,11 @@ class TargetReader:
         self._partials = PartialLineBuffer(pipeline.max_line_size)
         self._label_cache: dict[tuple[str, str], StreamLabels] = {}
         wanted_metadata = set(pipeline.structured_metadata)
-        self._want_account = "accountId" in wanted_metadata
-        self._want_user = "userId" in wanted_metadata
-        self._want_request = "requestId" in wanted_metadata
+        self._want_ids = (
+            "accountId" in wanted_metadata,
+            "userId" in wanted_metadata,
+            "requestId" in wanted_metadata,
+        )
         self._target_metadata = tuple(
             (k, v) for k, v in target.metadata if k in pipeline.structured_metadata
         )
@@ -272,16 +274,19 @@ class TargetReader:
         One shipper call per chunk keeps entries and the position that settles them in
         the same batch, so a crash re-sends nothing that Loki already has.
         """
-        groups: dict[StreamLabels, list[PushEntry]] = {}
+        # Grouped by (stream, level) while looping: a tuple of two strings hashes in C,
+        # where the StreamLabels they stand for would cost a Python-level __hash__ per line.
+        by_key: dict[tuple[str, str], list[PushEntry]] = {}
         size = 0
         count = 0
         truncated = 0
         too_old = 0
         oldest_ts = 0
         parse = parse_line if self._cfg.parse else None
-        cache = self._label_cache
         base_md = self._target_metadata
         base_md_size = self._target_metadata_size
+        want_account, want_user, want_request = self._want_ids
+        by_stream = "stream" in self._cfg.labels  # else stdout and stderr share a stream
         min_ts = self._min_ts_ns
         new_entry = tuple.__new__
         for ts_ns, stream, text, cut, _end, _attrs in lines:
@@ -291,22 +296,24 @@ class TargetReader:
                 # Loki refuses it (reject_old_samples_max_age): a certain 400, drop it here.
                 too_old += 1
                 continue
+            metadata, md_size = base_md, base_md_size
             if parse is not None:
-                fields = parse(text)
-                level = fields[0]
-                if fields[1] is not None or fields[2] is not None or fields[3] is not None:
-                    metadata, md_size = self._metadata_for(fields)
-                else:
-                    metadata, md_size = base_md, base_md_size
+                level, account, user, request = parse(text)
+                if account is not None and want_account:
+                    metadata += (("accountId", account),)
+                    md_size += 9 + len(account)
+                if user is not None and want_user:
+                    metadata += (("userId", user),)
+                    md_size += 6 + len(user)
+                if request is not None and want_request:
+                    metadata += (("requestId", request),)
+                    md_size += 9 + len(request)
             else:
                 level = "unknown"
-                metadata, md_size = base_md, base_md_size
-            labels = cache.get((stream, level))
-            if labels is None:
-                labels = self._build_labels(stream, level)
-            group = groups.get(labels)
+            key = (stream if by_stream else "", level)
+            group = by_key.get(key)
             if group is None:
-                group = groups[labels] = []
+                group = by_key[key] = []
             group.append(new_entry(PushEntry, (ts_ns, text, metadata)))
             size += len(text) + md_size
             if not count or ts_ns < oldest_ts:
@@ -318,6 +325,17 @@ class TargetReader:
             self._metrics.dropped_entries.labels("too_old").inc(too_old)
         if commit[0] is None:
             return
+        cache = self._label_cache
+        groups: dict[StreamLabels, list[PushEntry]] = {}
+        for key, group in by_key.items():
+            labels = cache.get(key)
+            if labels is None:
+                labels = self._build_labels(*key)
+            existing = groups.get(labels)  # level is not a label: levels share a stream
+            if existing is None:
+                groups[labels] = group
+            else:
+                existing.extend(group)
         self._shipper.add_group(self._key, groups, count, size, oldest_ts, commit)
         if groups:
             counter = self._metrics.log_lines
@@ -325,21 +343,6 @@ class TargetReader:
             levels = self._label_levels
             for labels, group in groups.items():
                 counter.labels(service, levels[labels]).inc(len(group))
-
-    def _metadata_for(self, fields: ParsedFields) -> tuple[tuple[tuple[str, str], ...], int]:
-        _, account, user, request = fields
-        metadata = self._target_metadata
-        size = self._target_metadata_size
-        if account is not None and self._want_account:
-            metadata += (("accountId", account),)
-            size += 9 + len(account)
-        if user is not None and self._want_user:
-            metadata += (("userId", user),)
-            size += 6 + len(user)
-        if request is not None and self._want_request:
-            metadata += (("requestId", request),)
-            size += 9 + len(request)
-        return metadata, size
 
     def _build_labels(self, stream: str, level: str) -> StreamLabels:
         # Target labels were chosen and bounded by discovery; add the per-line ones.

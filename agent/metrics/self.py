@@ -11,7 +11,9 @@ from __future__ import annotations
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from agent import __version__
 from agent.dependencies import DependencyStates
+from agent.logs import speedups
 
 # node_exporter and cAdvisor never emit ``_created`` series; dashboards do not expect them.
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -34,6 +36,14 @@ class AgentMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.dependencies = DependencyStates(registry)
+        # "python" on a host where the C speedups could not be built: a slower agent says so
+        self.build_info = Gauge(
+            "nexo_agent_build_info",
+            "Always 1: the agent's version and whether its C speedups are in use.",
+            ["version", "speedups"],
+            registry=registry,
+        )
+        self.build_info.labels(__version__, speedups.mode()).set(1)
         self.read_bytes = Counter(
             "nexo_agent_read_bytes_total",
             "Bytes read from log files.",

@@ -20,8 +20,10 @@ python=${PYTHON:-python3}
 # Build the agent's wheel from a clean copy: setuptools reuses a stale build/ directory.
 src=$(mktemp -d)
 trap 'rm -rf "$src"' EXIT
-cp -r "$repo/pyproject.toml" "$repo/README.md" "$repo/agent" "$src/"
+cp -r "$repo/pyproject.toml" "$repo/setup.py" "$repo/README.md" "$repo/agent" "$src/"
 find "$src" -name __pycache__ -prune -exec rm -rf {} +
+# The C speedups are compiled into the wheel here (the image has no compiler), fresh.
+find "$src" -name "*.so" -delete
 rm -rf "$repo/dist/wheels"
 "$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$repo/dist/wheels" "$src" \
   2> >(grep -v "^WARNING: Location '" >&2)

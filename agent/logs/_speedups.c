@@ -1,0 +1,504 @@
+/*
+ * The two per-line loops of the log pipeline that are pure byte shuffling, in C.
+ *
+ * - scan_records: Docker json-file records -> CompleteLine tuples, for the common record
+ *   only (exactly {"log":"...\n","stream":"stdout|stderr","time":"...Z"}, short enough,
+ *   well-formed). It stops at the first record it does not take, so the Python decoder
+ *   (agent/logs/dockerjson.py) handles everything unusual with the same rules as before.
+ * - encode_push_request: the logproto.PushRequest wire bytes of a batch, field for field
+ *   what agent/logs/loki_encode.py's pure-Python encoder writes.
+ *
+ * Optional: agent/logs/speedups.py falls back to the pure-Python code when this module was
+ * not built (no compiler) or NEXO_AGENT_PURE_PYTHON=1 is set. Tests run both and compare.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- scan_records */
+
+static const char LOG_KEY[] = "{\"log\":\"";
+static const char STREAM_KEY[] = "\",\"stream\":\"std";
+static const char TIME_KEY[] = "\",\"time\":\"";
+
+static int two_digits(const char *p, int *out) {
+    if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9') return 0;
+    *out = (p[0] - '0') * 10 + (p[1] - '0');
+    return 1;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const int64_t yoe = y - era * 400;
+    const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+    return days[m - 1];
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" (what Docker writes) -> Unix ns; 0 = not that shape. */
+static int parse_time(const char *p, Py_ssize_t n, int64_t *out) {
+    int c1, c2, mo, d, h, mi, s;
+    if (n < 20 || p[n - 1] != 'Z') return 0;
+    if (!two_digits(p, &c1) || !two_digits(p + 2, &c2) || p[4] != '-' ||
+        !two_digits(p + 5, &mo) || p[7] != '-' || !two_digits(p + 8, &d) ||
+        (p[10] != 'T' && p[10] != 't') || !two_digits(p + 11, &h) || p[13] != ':' ||
+        !two_digits(p + 14, &mi) || p[16] != ':' || !two_digits(p + 17, &s))
+        return 0;
+    int y = c1 * 100 + c2;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+        mi > 59 || s > 59)
+        return 0;
+    int64_t frac = 0;
+    if (n > 20) {
+        Py_ssize_t digits = n - 21;
+        if (p[19] != '.' || digits < 1 || digits > 9) return 0;
+        for (Py_ssize_t i = 0; i < 9; i++) {
+            int digit = 0;
+            if (i < digits) {
+                char c = p[20 + i];
+                if (c < '0' || c > '9') return 0;
+                digit = c - '0';
+            }
+            frac = frac * 10 + digit;
+        }
+    }
+    int64_t seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    *out = seconds * 1000000000LL + frac;
+    return 1;
+}
+
+static int hex4(const unsigned char *p, unsigned *out) {
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= c - '0';
+        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+        else return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static char *put_utf8(char *o, unsigned cp) {
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xC0 | (cp >> 6));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xE0 | (cp >> 12));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else {
+        *o++ = (char)(0xF0 | (cp >> 18));
+        *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    }
+    return o;
+}
+
+/* Unescape the JSON string body [p, end) into out (never longer than the input).
+ * Returns the output length, or -1 for anything the Python decoder should judge
+ * (a control character, a bad or lone-surrogate escape). */
+static Py_ssize_t unescape(const unsigned char *p, const unsigned char *end, char *out) {
+    char *o = out;
+    while (p < end) {
+        unsigned char c = *p;
+        if (c != '\\') {
+            if (c < 0x20) return -1;
+            *o++ = (char)c;
+            p++;
+            continue;
+        }
+        if (end - p < 2) return -1;
+        switch (p[1]) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (end - p < 6 || !hex4(p + 2, &cp)) return -1;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || !hex4(p + 8, &lo) ||
+                    lo < 0xDC00 || lo > 0xDFFF)
+                    return -1;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                p += 6;
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                return -1;
+            }
+            o = put_utf8(o, cp);
+            p += 6;
+            continue;
+        }
+        default: return -1;
+        }
+        p += 2;
+    }
+    return o - out;
+}
+
+/* The text of a record's "log" value without its trailing "\n" / "\r\n", or NULL with
+ * no exception set when the record is not the common one. */
+static PyObject *line_text(const unsigned char *s, const unsigned char *e, int escaped,
+                           int ascii, char **scratch, Py_ssize_t *scratch_size) {
+    const char *text = (const char *)s;
+    Py_ssize_t n = e - s;
+    if (escaped) {
+        if (*scratch_size < n) {
+            char *bigger = PyMem_Realloc(*scratch, (size_t)n);
+            if (bigger == NULL) return PyErr_NoMemory();
+            *scratch = bigger;
+            *scratch_size = n;
+        }
+        n = unescape(s, e, *scratch);
+        if (n < 0) return NULL;
+        text = *scratch;
+        for (Py_ssize_t i = 0; ascii && i < n; i++) /* a \u escape may be non-ASCII */
+            if ((unsigned char)text[i] & 0x80) ascii = 0;
+    }
+    if (n < 1 || text[n - 1] != '\n') return NULL; /* a partial chunk: Python joins it */
+    n -= 1;
+    if (n > 0 && text[n - 1] == '\r') n -= 1;
+    if (ascii) {
+        PyObject *str = PyUnicode_New(n, 127);
+        if (str == NULL) return NULL;
+        memcpy(PyUnicode_DATA(str), text, (size_t)n);
+        return str;
+    }
+    /* Docker replaces invalid UTF-8 by U+FFFD when writing; so do we when reading. */
+    return PyUnicode_DecodeUTF8(text, n, "replace");
+}
+
+static PyObject *scan_records(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, limit;
+    long long base;
+    PyObject *cls, *out, *stdout_s, *stderr_s;
+    if (!PyArg_ParseTuple(args, "y*nLnOO!", &view, &start, &base, &limit, &cls, &PyList_Type,
+                          &out))
+        return NULL;
+    stdout_s = PyUnicode_InternFromString("stdout");
+    stderr_s = PyUnicode_InternFromString("stderr");
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type) ||
+        stdout_s == NULL || stderr_s == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "cls must be a tuple type");
+        goto fail;
+    }
+    PyTypeObject *type = (PyTypeObject *)cls;
+    const unsigned char *data = view.buf;
+    const Py_ssize_t size = view.len;
+    char *scratch = NULL;
+    Py_ssize_t scratch_size = 0;
+    Py_ssize_t pos = start < 0 ? 0 : start;
+    while (pos < size) {
+        const unsigned char *rec = data + pos;
+        const unsigned char *nl = memchr(rec, '\n', (size_t)(size - pos));
+        if (nl == NULL) break; /* an unfinished record: the next read completes it */
+        const Py_ssize_t rec_len = nl - rec;
+        if (rec_len < (Py_ssize_t)sizeof(LOG_KEY) - 1 ||
+            memcmp(rec, LOG_KEY, sizeof(LOG_KEY) - 1) != 0)
+            break;
+        /* the log string: up to the first unescaped quote */
+        const unsigned char *s = rec + sizeof(LOG_KEY) - 1, *p = s;
+        int escaped = 0, ascii = 1, control = 0;
+        while (p < nl && *p != '"') {
+            if (*p == '\\') {
+                escaped = 1;
+                p += 2;
+                continue;
+            }
+            if (*p & 0x80) ascii = 0;
+            else if (*p < 0x20) control = 1; /* invalid JSON: Python counts it malformed */
+            p++;
+        }
+        if (p >= nl || control) break;
+        const unsigned char *log_end = p;
+        if (nl - p < (Py_ssize_t)sizeof(STREAM_KEY) - 1 + 3 ||
+            memcmp(p, STREAM_KEY, sizeof(STREAM_KEY) - 1) != 0)
+            break;
+        p += sizeof(STREAM_KEY) - 1;
+        PyObject *stream;
+        if (memcmp(p, "out", 3) == 0) stream = stdout_s;
+        else if (memcmp(p, "err", 3) == 0) stream = stderr_s;
+        else break;
+        p += 3;
+        if (nl - p < (Py_ssize_t)sizeof(TIME_KEY) - 1 ||
+            memcmp(p, TIME_KEY, sizeof(TIME_KEY) - 1) != 0)
+            break;
+        p += sizeof(TIME_KEY) - 1;
+        const unsigned char *t = p;
+        while (p < nl && *p != '"') p++;
+        if (nl - p != 2 || p[1] != '}') break;
+        int64_t ts_ns;
+        if (!parse_time((const char *)t, p - t, &ts_ns)) break;
+        PyObject *line = line_text(s, log_end, escaped, ascii, &scratch, &scratch_size);
+        if (line == NULL) {
+            if (PyErr_Occurred()) goto fail_scratch;
+            break;
+        }
+        if (PyUnicode_GET_LENGTH(line) > limit) { /* maybe over max_line_size: Python caps */
+            Py_DECREF(line);
+            break;
+        }
+        const Py_ssize_t end = pos + rec_len + 1;
+        PyObject *item = type->tp_alloc(type, 6);
+        PyObject *ts = PyLong_FromLongLong(ts_ns);
+        PyObject *end_obj = PyLong_FromLongLong(base + end);
+        if (item == NULL || ts == NULL || end_obj == NULL) {
+            Py_XDECREF(item);
+            Py_XDECREF(ts);
+            Py_XDECREF(end_obj);
+            Py_DECREF(line);
+            goto fail_scratch;
+        }
+        Py_INCREF(stream);
+        Py_INCREF(Py_False);
+        Py_INCREF(Py_None);
+        PyTuple_SET_ITEM(item, 0, ts);
+        PyTuple_SET_ITEM(item, 1, stream);
+        PyTuple_SET_ITEM(item, 2, line);
+        PyTuple_SET_ITEM(item, 3, Py_False);
+        PyTuple_SET_ITEM(item, 4, end_obj);
+        PyTuple_SET_ITEM(item, 5, Py_None);
+        int failed = PyList_Append(out, item);
+        Py_DECREF(item);
+        if (failed) goto fail_scratch;
+        pos = end;
+    }
+    PyMem_Free(scratch);
+    PyBuffer_Release(&view);
+    Py_DECREF(stdout_s);
+    Py_DECREF(stderr_s);
+    return PyLong_FromSsize_t(pos);
+fail_scratch:
+    PyMem_Free(scratch);
+fail:
+    PyBuffer_Release(&view);
+    Py_XDECREF(stdout_s);
+    Py_XDECREF(stderr_s);
+    return NULL;
+}
+
+/* --------------------------------------------------------- encode_push_request */
+
+static inline size_t varint_size(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static inline char *put_varint(char *p, uint64_t v) {
+    while (v >= 0x80) {
+        *p++ = (char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (char)v;
+    return p;
+}
+
+/* A string field (tag, length, bytes): proto3 leaves an empty one out. */
+static inline size_t field_size(Py_ssize_t n) {
+    return n ? 1 + varint_size((uint64_t)n) + (size_t)n : 0;
+}
+
+static inline char *put_field(char *p, char tag, const char *data, Py_ssize_t n) {
+    if (!n) return p;
+    *p++ = tag;
+    p = put_varint(p, (uint64_t)n);
+    memcpy(p, data, (size_t)n);
+    return p + n;
+}
+
+static int utf8(PyObject *s, const char **data, Py_ssize_t *n) {
+    if (!PyUnicode_Check(s)) {
+        PyErr_SetString(PyExc_TypeError, "expected str");
+        return -1;
+    }
+    *data = PyUnicode_AsUTF8AndSize(s, n);
+    return *data ? 0 : -1;
+}
+
+/* Timestamp{seconds = 1, nanos = 2} of a ns count, floored like Python's divmod. */
+static int split_ts(PyObject *obj, uint64_t *seconds, uint64_t *nanos) {
+    long long ts = PyLong_AsLongLong(obj);
+    if (ts == -1 && PyErr_Occurred()) return -1;
+    long long s = ts / 1000000000LL, n = ts % 1000000000LL;
+    if (n < 0) {
+        n += 1000000000LL;
+        s -= 1;
+    }
+    *seconds = (uint64_t)s;
+    *nanos = (uint64_t)n;
+    return 0;
+}
+
+static inline size_t ts_size(uint64_t seconds, uint64_t nanos) {
+    return (seconds ? 1 + varint_size(seconds) : 0) + (nanos ? 1 + varint_size(nanos) : 0);
+}
+
+/* The size of one EntryAdapter body; -1 on a malformed entry (exception set). */
+static Py_ssize_t entry_size(PyObject *entry) {
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 3) {
+        PyErr_SetString(PyExc_TypeError, "an entry is (ts_ns, line, metadata)");
+        return -1;
+    }
+    uint64_t seconds, nanos;
+    const char *data;
+    Py_ssize_t n;
+    if (split_ts(PyTuple_GET_ITEM(entry, 0), &seconds, &nanos) < 0) return -1;
+    if (utf8(PyTuple_GET_ITEM(entry, 1), &data, &n) < 0) return -1;
+    size_t ts = ts_size(seconds, nanos);
+    size_t size = 1 + varint_size(ts) + ts + field_size(n);
+    PyObject *metadata = PyTuple_GET_ITEM(entry, 2);
+    if (!PyTuple_Check(metadata)) {
+        PyErr_SetString(PyExc_TypeError, "metadata is a tuple of (name, value)");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(metadata); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(metadata, i);
+        Py_ssize_t nn, vn;
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "metadata is a tuple of (name, value)");
+            return -1;
+        }
+        if (utf8(PyTuple_GET_ITEM(pair, 0), &data, &nn) < 0) return -1;
+        if (utf8(PyTuple_GET_ITEM(pair, 1), &data, &vn) < 0) return -1;
+        size_t pair_size = field_size(nn) + field_size(vn);
+        size += 1 + varint_size(pair_size) + pair_size;
+    }
+    return (Py_ssize_t)size;
+}
+
+static char *put_entry(char *p, PyObject *entry, Py_ssize_t size) {
+    uint64_t seconds, nanos;
+    const char *data;
+    Py_ssize_t n;
+    split_ts(PyTuple_GET_ITEM(entry, 0), &seconds, &nanos); /* checked by entry_size */
+    *p++ = 0x12; /* StreamAdapter.entries */
+    p = put_varint(p, (uint64_t)size);
+    *p++ = 0x0a; /* EntryAdapter.timestamp */
+    p = put_varint(p, ts_size(seconds, nanos));
+    if (seconds) {
+        *p++ = 0x08;
+        p = put_varint(p, seconds);
+    }
+    if (nanos) {
+        *p++ = 0x10;
+        p = put_varint(p, nanos);
+    }
+    data = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(entry, 1), &n);
+    p = put_field(p, 0x12, data, n); /* EntryAdapter.line */
+    PyObject *metadata = PyTuple_GET_ITEM(entry, 2);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(metadata); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(metadata, i);
+        const char *name, *value;
+        Py_ssize_t nn, vn;
+        name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(pair, 0), &nn);
+        value = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(pair, 1), &vn);
+        *p++ = 0x1a; /* EntryAdapter.structuredMetadata */
+        p = put_varint(p, field_size(nn) + field_size(vn));
+        p = put_field(p, 0x0a, name, nn);
+        p = put_field(p, 0x12, value, vn);
+    }
+    return p;
+}
+
+/* encode_push_request([(labels: str, entries: list[PushEntry]), ...]) -> bytes */
+static PyObject *encode_push_request(PyObject *self, PyObject *streams) {
+    if (!PyList_Check(streams)) {
+        PyErr_SetString(PyExc_TypeError, "streams is a list of (labels, entries)");
+        return NULL;
+    }
+    const Py_ssize_t count = PyList_GET_SIZE(streams);
+    Py_ssize_t entries_total = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *stream = PyList_GET_ITEM(streams, i);
+        if (!PyTuple_Check(stream) || PyTuple_GET_SIZE(stream) != 2 ||
+            !PyList_Check(PyTuple_GET_ITEM(stream, 1))) {
+            PyErr_SetString(PyExc_TypeError, "streams is a list of (labels, entries)");
+            return NULL;
+        }
+        entries_total += PyList_GET_SIZE(PyTuple_GET_ITEM(stream, 1));
+    }
+    /* pass 1: every size, kept so pass 2 writes without measuring again */
+    Py_ssize_t *sizes = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(entries_total + count + 1));
+    if (sizes == NULL) return PyErr_NoMemory();
+    Py_ssize_t *entry_sizes = sizes + count;
+    size_t total = 0;
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *stream = PyList_GET_ITEM(streams, i);
+        const char *labels;
+        Py_ssize_t labels_n;
+        if (utf8(PyTuple_GET_ITEM(stream, 0), &labels, &labels_n) < 0) goto fail;
+        size_t body = field_size(labels_n);
+        PyObject *entries = PyTuple_GET_ITEM(stream, 1);
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(entries); j++, k++) {
+            Py_ssize_t size = entry_size(PyList_GET_ITEM(entries, j));
+            if (size < 0) goto fail;
+            entry_sizes[k] = size;
+            body += 1 + varint_size((uint64_t)size) + (size_t)size;
+        }
+        sizes[i] = (Py_ssize_t)body;
+        total += 1 + varint_size(body) + body;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (out == NULL) goto fail;
+    char *p = PyBytes_AS_STRING(out);
+    k = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *stream = PyList_GET_ITEM(streams, i);
+        const char *labels;
+        Py_ssize_t labels_n;
+        labels = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(stream, 0), &labels_n);
+        *p++ = 0x0a; /* PushRequest.streams */
+        p = put_varint(p, (uint64_t)sizes[i]);
+        p = put_field(p, 0x0a, labels, labels_n); /* StreamAdapter.labels */
+        PyObject *entries = PyTuple_GET_ITEM(stream, 1);
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(entries); j++, k++)
+            p = put_entry(p, PyList_GET_ITEM(entries, j), entry_sizes[k]);
+    }
+    PyMem_Free(sizes);
+    return out;
+fail:
+    PyMem_Free(sizes);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"scan_records", scan_records, METH_VARARGS,
+     "scan_records(data, start, base_offset, limit, cls, out) -> index of the first record "
+     "not taken; appends cls(ts_ns, stream, line, False, end_offset, None) to out."},
+    {"encode_push_request", encode_push_request, METH_O,
+     "encode_push_request([(labels, entries)]) -> logproto.PushRequest bytes."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "agent.logs._speedups",
+    "C versions of the log pipeline's two byte-shuffling loops.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }

@@ -1,0 +1,241 @@
+"""The C speedups give exactly what the pure-Python code gives, record for record and byte
+for byte, on every shape of input (the scanner must leave whatever it does not handle to
+Python), and they are built wherever a compiler is present."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from agent.logs import speedups
+from agent.logs.dockerjson import PartialLineBuffer
+from agent.logs.loki_encode import PushRequest, _BatchEncoder, _labels_string, encode_protobuf
+from agent.logs.model import PushBatch, PushEntry, StreamLabels
+
+native = speedups.native
+needs_native = pytest.mark.skipif(native is None, reason="C speedups not built")
+
+
+def test_speedups_are_built_where_a_compiler_is_present() -> None:
+    if os.environ.get("NEXO_AGENT_PURE_PYTHON"):
+        pytest.skip("pure Python asked for")
+    if os.environ.get("CI") == "true" or shutil.which("cc"):
+        assert native is not None, "the C speedups were not built: see `make install` output"
+        assert speedups.mode() == "c"
+
+
+def test_pure_python_switch_turns_them_off() -> None:
+    probe = "from agent.logs import speedups; print(speedups.mode())"
+    env = {**os.environ, "NEXO_AGENT_PURE_PYTHON": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "python"
+
+
+# -- Docker json-file records -------------------------------------------------------------
+
+GOOD_TIMES = [
+    "2026-11-26T16:19:03Z",
+    "2026-11-26T16:19:03.1Z",
+    "2026-11-26T16:19:03.123456789Z",
+    "2024-02-29T23:59:59.000000001Z",
+    "1970-01-01T00:00:00Z",
+    "2026-11-26t16:19:03.5Z",
+]
+ODD_TIMES = [
+    "2026-11-26T16:19:03.1234567891Z",  # 10 digits: Go truncates
+    "2026-11-26T16:19:03.5z",
+    "2026-11-26T18:19:03.5+02:00",
+    "2026-13-26T16:19:03Z",
+    "2026-02-30T16:19:03Z",
+    "0000-01-01T00:00:00Z",
+    "2026-11-26T24:00:00Z",
+    "2026-11-26T16:19:03.Z",
+    "2026-11-26 16:19:03Z",
+    "",
+]
+LOGS = [
+    "plain ascii line\n",
+    "",
+    "\n",
+    "crlf line\r\n",
+    "\r\n",
+    'quotes " and \\ backslash / slash\n',
+    "tab\there\n",
+    "caf\u00e9 \u00fcber \u4e2d\u6587 \U0001f600\n",
+    "nul \x00 and bell \x07 escaped\n",
+    '{"level":"info","msg":"json inside"}\n',
+    "partial chunk without newline ",
+    "x" * 40 + "\n",  # over the small test limit: Python caps it
+    "y" * 12 + "\n",
+]
+RAW_SPECIALS = [
+    b'{"log":"bad utf8 \xff\xfe here\\n","stream":"stdout","time":"2026-11-26T16:19:03Z"}',
+    b'{"log":"cut \xe2\x82 seq\\n","stream":"stderr","time":"2026-11-26T16:19:03.5Z"}',
+    b'{"log":"raw \x01 control\\n","stream":"stdout","time":"2026-11-26T16:19:03Z"}',
+    b'{"log":"lone \\ud800 surrogate\\n","stream":"stdout","time":"2026-11-26T16:19:03Z"}',
+    b'{"log":"pair \\ud83d\\ude00 ok\\n","stream":"stdout","time":"2026-11-26T16:19:03Z"}',
+    b'{"log":"bad \\x escape\\n","stream":"stdout","time":"2026-11-26T16:19:03Z"}',
+    b'{"log":"attrs\\n","stream":"stdout","attrs":{"tag":"a"},"time":"2026-11-26T16:19:03Z"}',
+    b'{"log": "space\\n", "stream": "stdout", "time": "2026-11-26T16:19:03Z"}',
+    b'{"stream":"stdout","log":"order\\n","time":"2026-11-26T16:19:03Z"}',
+    b'{"log":"other\\n","stream":"stdin","time":"2026-11-26T16:19:03Z"}',
+    b'{"log":"extra\\n","stream":"stdout","time":"2026-11-26T16:19:03Z","x":1}',
+    b'{"log":1,"stream":"stdout","time":"2026-11-26T16:19:03Z"}',
+    b'{"log":"trailing\\n","stream":"stdout","time":"2026-11-26T16:19:03Z"} ',
+    b'{"log":"unterminated\\n","stream":"stdout","time":"2026-11-26T16:19:03Z"',
+    b"not json at all",
+    b"",
+    b"[]",
+    b'{"log":"ends in backslash \\',
+    b"\x00\xff binary junk \x80",
+]
+
+
+def encode_json_string(text: str, rng: random.Random) -> str:
+    """A JSON string literal as Docker (Go) might write it: escapes chosen at random."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append(rng.choice(["\\t", "\\u0009"]))
+        elif code < 0x20:
+            out.append(f"\\u{code:04x}")
+        elif ch == "/" and rng.random() < 0.5:
+            out.append("\\/")
+        elif code > 0xFFFF and rng.random() < 0.5:
+            code -= 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04X}")
+        elif code > 0x7F and rng.random() < 0.5:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def random_record(rng: random.Random) -> bytes:
+    if rng.random() < 0.15:
+        return rng.choice(RAW_SPECIALS)
+    log = rng.choice(LOGS)
+    stream = rng.choice(["stdout", "stderr"])
+    time = rng.choice(GOOD_TIMES if rng.random() < 0.9 else ODD_TIMES)
+    body = f'{{"log":{encode_json_string(log, rng)},"stream":"{stream}","time":"{time}"}}'
+    return body.encode()
+
+
+def python_and_c(max_line_size: int) -> tuple[PartialLineBuffer, PartialLineBuffer]:
+    return (
+        PartialLineBuffer(max_line_size, clock=lambda: 1.0),
+        PartialLineBuffer(max_line_size, clock=lambda: 1.0),
+    )
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(40))
+def test_scanner_and_python_decoder_agree_on_any_record_stream(seed: int) -> None:
+    rng = random.Random(seed)
+    records = [random_record(rng) for _ in range(rng.randrange(1, 120))]
+    data = b"\n".join(records) + b"\n" + (b'{"log":"half' if rng.random() < 0.5 else b"")
+    python, c = python_and_c(max_line_size=rng.choice([64, 256 * 1024]))
+    base = rng.randrange(0, 10**9)
+    # the same bytes in random chunks, each carrying over its unfinished record
+    pos = 0
+    rest_py = rest_c = b""
+    while pos < len(data):
+        step = rng.randrange(1, 400)
+        piece = data[pos : pos + step]
+        got_py = python._feed_chunk_python(rest_py + piece, base + pos - len(rest_py))
+        got_c = c.feed_chunk(rest_c + piece, base + pos - len(rest_c))
+        assert got_c == got_py
+        assert c._pending == python._pending
+        rest_py = (rest_py + piece)[got_py.consumed :]
+        rest_c = (rest_c + piece)[got_c.consumed :]
+        pos += step
+    assert c.flush_all() == python.flush_all()
+
+
+@needs_native
+def test_scanner_takes_the_common_record_and_gives_exact_times() -> None:
+    records = [
+        b'{"log":"a\\n","stream":"stdout","time":"2026-11-26T16:19:03.000000001Z"}',
+        b'{"log":"b\\r\\n","stream":"stderr","time":"2026-11-26T16:19:03Z"}',
+        b'{"log":"caf\\u00e9\\n","stream":"stdout","time":"2024-02-29T23:59:59.9Z"}',
+    ]
+    data = b"\n".join(records) + b"\n"
+    out: list[object] = []
+    assert native is not None
+    from agent.logs.dockerjson import CompleteLine, parse_docker_time
+
+    stop = native.scan_records(data, 0, 100, 1000, CompleteLine, out)
+    assert stop == len(data)
+    ends = [100 + len(b"\n".join(records[: i + 1])) + 1 for i in range(3)]
+    assert [tuple(line) for line in out] == [  # type: ignore[arg-type]
+        (parse_docker_time("2026-11-26T16:19:03.000000001Z"), "stdout", "a", False, ends[0], None),
+        (parse_docker_time("2026-11-26T16:19:03Z"), "stderr", "b", False, ends[1], None),
+        (parse_docker_time("2024-02-29T23:59:59.9Z"), "stdout", "caf\u00e9", False, ends[2], None),
+    ]
+    assert all(type(line) is CompleteLine for line in out)
+
+
+# -- protobuf push bytes --------------------------------------------------------------------
+
+
+def random_text(rng: random.Random, longest: int) -> str:
+    alphabet = 'abc xyz="{}\\\n\t\u00e9\u4e2d\U0001f600'
+    return "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, longest + 1)))
+
+
+def random_batch(rng: random.Random) -> PushBatch:
+    batch = PushBatch()
+    streams = [StreamLabels(())] + [
+        StreamLabels.of({"container": random_text(rng, 8) or "c", "level": "info"})
+        for _ in range(3)
+    ]
+    for _ in range(rng.randrange(0, 60)):
+        ts = rng.choice([0, 1, 10**9, -1, -(10**9) - 7, rng.randrange(-(2**62), 2**62)])
+        line = random_text(rng, rng.choice([0, 30, 300, 20_000]))
+        metadata = tuple(
+            (rng.choice(["", "accountId", "r\u00e9q"]), random_text(rng, 20))
+            for _ in range(rng.randrange(0, 4))
+        )
+        batch.add(rng.choice(streams), PushEntry(ts, line, metadata))
+    return batch
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(30))
+def test_c_encoder_writes_the_python_encoders_bytes(seed: int) -> None:
+    batch = random_batch(random.Random(seed))
+    python = b"".join(_BatchEncoder().streams(batch))
+    assert native is not None
+    c = native.encode_push_request(
+        [(_labels_string(labels), entries) for labels, entries in batch.streams.items()]
+    )
+    assert c == python
+    decoded = PushRequest()
+    decoded.ParseFromString(c)
+    assert decoded.SerializeToString() == c  # what the official runtime writes too
+
+
+@needs_native
+def test_c_encoder_refuses_what_it_cannot_encode_and_python_takes_over() -> None:
+    assert native is not None
+    with pytest.raises(TypeError):
+        native.encode_push_request([("{}", [(1, "line", [("a", "b")])])])  # type: ignore[list-item]
+    with pytest.raises(OverflowError):
+        native.encode_push_request([("{}", [PushEntry(2**70, "x")])])
+    batch = PushBatch()
+    batch.add(StreamLabels.of({"a": "b"}), PushEntry(5, "line", [("k", "v")]))  # type: ignore[arg-type]
+    assert encode_protobuf(batch).body  # the pure-Python encoder took it
