@@ -1,5 +1,5 @@
 /*
- * The two per-line loops of the log pipeline that are pure byte shuffling, in C.
+ * The per-line loops of the log pipeline that are plain data shuffling, in C.
  *
  * - scan_records: Docker json-file records -> CompleteLine tuples, for the common record
  *   only (exactly {"log":"...\n","stream":"stdout|stderr","time":"...Z"}, short enough,
@@ -7,6 +7,8 @@
  *   (agent/logs/dockerjson.py) handles everything unusual with the same rules as before.
  * - encode_push_request: the logproto.PushRequest wire bytes of a batch, field for field
  *   what agent/logs/loki_encode.py's pure-Python encoder writes.
+ * - walk_fields: the search of a JSON line's keys for level and ids (parse.py's _walk).
+ * - find_pairs: the key=value pairs of a text line (parse.py's _PAIR.findall).
  *
  * Optional: agent/logs/speedups.py falls back to the pure-Python code when this module was
  * not built (no compiler) or NEXO_AGENT_PURE_PYTHON=1 is set. Tests run both and compare.
@@ -486,18 +488,226 @@ fail:
     return NULL;
 }
 
+
+/* ------------------------------------------------------------------- walk_fields */
+
+/* agent/logs/parse.py's _walk, statement for statement: fill the empty ``slots`` (a
+ * list indexed by role) from ``obj``'s keys in order; nested objects under a key of
+ * ``nests`` are searched after the object's own keys, ``depth`` levels down. */
+static int walk(PyObject *obj, PyObject *slots, PyObject *id_role, long depth,
+                PyObject *roles, PyObject *nests, long level_role, Py_ssize_t max_len) {
+    PyObject *key, *value, *nested = NULL;
+    Py_ssize_t pos = 0;
+    const Py_ssize_t slot_count = PyList_GET_SIZE(slots);
+    while (PyDict_Next(obj, &pos, &key, &value)) {
+        if (PyDict_CheckExact(value)) {
+            if (depth) {
+                PyObject *nest_role = PyDict_GetItemWithError(nests, key);
+                if (nest_role == NULL) {
+                    if (PyErr_Occurred()) goto fail;
+                    continue;
+                }
+                if (nested == NULL && (nested = PyList_New(0)) == NULL) goto fail;
+                PyObject *pair = PyTuple_Pack(2, value, nest_role);
+                if (pair == NULL || PyList_Append(nested, pair) < 0) {
+                    Py_XDECREF(pair);
+                    goto fail;
+                }
+                Py_DECREF(pair);
+            }
+            continue;
+        }
+        PyObject *role = PyDict_GetItemWithError(roles, key);
+        if (role == NULL) {
+            if (PyErr_Occurred()) goto fail;
+            if (id_role == Py_None || !PyUnicode_Check(key) ||
+                PyUnicode_CompareWithASCIIString(key, "id") != 0)
+                continue;
+            role = id_role;
+        }
+        long r = PyLong_AsLong(role);
+        if (r == -1 && PyErr_Occurred()) goto fail;
+        if (r < 0 || r >= slot_count) {
+            PyErr_SetString(PyExc_IndexError, "role out of range");
+            goto fail;
+        }
+        if (PyList_GET_ITEM(slots, r) != Py_None) continue;
+        PyObject *found = NULL;
+        if (PyUnicode_CheckExact(value)) {
+            Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+            if (n && n <= max_len) {
+                found = value;
+                Py_INCREF(found);
+            }
+        } else if (PyLong_CheckExact(value)) {
+            if (r == level_role) {
+                found = value;
+                Py_INCREF(found);
+            } else if ((found = PyObject_Str(value)) == NULL) {
+                goto fail;
+            }
+        } else if (PyFloat_CheckExact(value) && r != level_role) {
+            if ((found = PyObject_Str(value)) == NULL) goto fail;
+        }
+        if (found != NULL) {
+            PyObject *old = PyList_GET_ITEM(slots, r);
+            PyList_SET_ITEM(slots, r, found);
+            Py_DECREF(old);
+        }
+    }
+    if (nested != NULL) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(nested); i++) {
+            PyObject *pair = PyList_GET_ITEM(nested, i);
+            if (walk(PyTuple_GET_ITEM(pair, 0), slots, PyTuple_GET_ITEM(pair, 1), depth - 1,
+                     roles, nests, level_role, max_len) < 0)
+                goto fail;
+        }
+        Py_DECREF(nested);
+    }
+    return 0;
+fail:
+    Py_XDECREF(nested);
+    return -1;
+}
+
+/* walk_fields(obj, slots, id_role, depth, roles, nests, level_role, max_len) -> None */
+static PyObject *walk_fields(PyObject *self, PyObject *args) {
+    PyObject *obj, *slots, *id_role, *roles, *nests;
+    long depth, level_role;
+    Py_ssize_t max_len;
+    if (!PyArg_ParseTuple(args, "O!O!OlO!O!ln", &PyDict_Type, &obj, &PyList_Type, &slots,
+                          &id_role, &depth, &PyDict_Type, &roles, &PyDict_Type, &nests,
+                          &level_role, &max_len))
+        return NULL;
+    if (walk(obj, slots, id_role, depth, roles, nests, level_role, max_len) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* -------------------------------------------------------------------- find_pairs */
+
+#define CH(i) PyUnicode_READ(kind, data, (i))
+
+static inline int is_key_char(Py_UCS4 c) { /* [\w.\-] of a str pattern */
+    return Py_UNICODE_ISALNUM(c) || c == '_' || c == '.' || c == '-';
+}
+
+static inline int is_bare_char(Py_UCS4 c) { /* [^\s"',;&] of a str pattern */
+    return !Py_UNICODE_ISSPACE(c) && c != '"' && c != '\'' && c != ',' && c != ';' && c != '&';
+}
+
+/* find_pairs(text) -> parse.py's _PAIR.findall(text), without the regex engine's
+ * per-position cost: a key ends at an "=", so each "=" has at most one key start. */
+static PyObject *find_pairs(PyObject *self, PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "text must be str");
+        return NULL;
+    }
+    const int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    const Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    Py_ssize_t pos = 0; /* where the previous match ended */
+    for (Py_ssize_t e = 0; e < n; e++) {
+        if (CH(e) != '=' || e < pos) continue;
+        /* the run of key characters just before "=" (65 is enough to know it is too long) */
+        Py_ssize_t r = e;
+        while (r > 0 && e - r < 65 && is_key_char(CH(r - 1))) r--;
+        const Py_ssize_t run = e - r;
+        Py_ssize_t s = -1;
+        if (r > 0 && CH(r - 1) == '@') {
+            /* "@" starts the key: it may not follow a key character or another "@" */
+            Py_UCS4 before = r >= 2 ? CH(r - 2) : ' ';
+            if (run <= 63 && !(r >= 2 && (is_key_char(before) || before == '@'))) s = r - 1;
+        } else if (run >= 1 && run <= 64) {
+            Py_UCS4 first = CH(r);
+            if ((first >= 'A' && first <= 'Z') || (first >= 'a' && first <= 'z') || first == '_')
+                s = r;
+        }
+        if (s < pos) continue; /* no key here (or it would start inside the last match) */
+        Py_ssize_t v = e + 1, end = -1, value_start = v, value_end = v;
+        int group = 0; /* 1: "double", 2: 'single', 3: bare */
+        if (v < n && CH(v) == '"') {
+            Py_ssize_t i = v + 1;
+            while (i < n) {
+                Py_UCS4 c = CH(i);
+                if (c == '"') break;
+                if (c == '\\') {
+                    if (i + 1 < n && CH(i + 1) != '\n') {
+                        i += 2;
+                        continue;
+                    }
+                    i = n; /* a backslash before a newline or the end: no closing quote */
+                    break;
+                }
+                i++;
+            }
+            if (i < n) {
+                group = 1;
+                value_start = v + 1;
+                value_end = i;
+                end = i + 1;
+            }
+        } else if (v < n && CH(v) == '\'') {
+            Py_ssize_t i = v + 1;
+            while (i < n && CH(i) != '\'') i++;
+            if (i < n) {
+                group = 2;
+                value_start = v + 1;
+                value_end = i;
+                end = i + 1;
+            }
+        } else {
+            Py_ssize_t i = v;
+            while (i < n && is_bare_char(CH(i))) i++;
+            if (i > v) {
+                group = 3;
+                value_start = v;
+                value_end = i;
+                end = i;
+            }
+        }
+        if (!group) continue;
+        PyObject *key = PyUnicode_Substring(text, s, e);
+        PyObject *value = PyUnicode_Substring(text, value_start, value_end);
+        PyObject *empty = PyUnicode_New(0, 0);
+        PyObject *item = NULL;
+        if (key && value && empty)
+            item = PyTuple_Pack(4, key, group == 1 ? value : empty, group == 2 ? value : empty,
+                                group == 3 ? value : empty);
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        Py_XDECREF(empty);
+        if (item == NULL || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(item);
+        pos = end;
+        e = end - 1; /* the loop's e++ resumes the search right after the value */
+    }
+    return out;
+}
+
+#undef CH
+
 static PyMethodDef methods[] = {
     {"scan_records", scan_records, METH_VARARGS,
      "scan_records(data, start, base_offset, limit, cls, out) -> index of the first record "
      "not taken; appends cls(ts_ns, stream, line, False, end_offset, None) to out."},
     {"encode_push_request", encode_push_request, METH_O,
      "encode_push_request([(labels, entries)]) -> logproto.PushRequest bytes."},
+    {"find_pairs", find_pairs, METH_O, "find_pairs(text) -> parse.py's _PAIR.findall(text)."},
+    {"walk_fields", walk_fields, METH_VARARGS,
+     "walk_fields(obj, slots, id_role, depth, roles, nests, level_role, max_len): "
+     "parse.py's _walk."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "agent.logs._speedups",
-    "C versions of the log pipeline's two byte-shuffling loops.", -1, methods,
+    "C versions of the log pipeline's per-line loops.", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

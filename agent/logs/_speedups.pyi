@@ -13,3 +13,15 @@ def scan_records(
     /,
 ) -> int: ...
 def encode_push_request(streams: list[tuple[str, Sequence[PushEntry]]], /) -> bytes: ...
+def walk_fields(
+    obj: dict[str, object],
+    slots: list[object],
+    id_role: int | None,
+    depth: int,
+    roles: dict[str, int],
+    nests: dict[str, int | None],
+    level_role: int,
+    max_len: int,
+    /,
+) -> None: ...
+def find_pairs(text: str, /) -> list[tuple[str, str, str, str]]: ...

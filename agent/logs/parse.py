@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import orjson
 
+from agent.logs.speedups import native as _native
+
 LEVELS = ("debug", "info", "warn", "error", "fatal", "unknown")
 MAX_VALUE_LEN = 256  # longer id values are junk, not identifiers: ignored
 _LEVEL_SCAN = 256  # level words are looked for in this many leading characters
@@ -199,6 +201,7 @@ _MESSAGE_KEYS = ("msg", "message")
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
+_native_walk = _native.walk_fields if _native is not None else None
 _new_tuple = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
 # Result slots while walking a line, indexed by role; the first value found wins.
 _Slots = list[object]
@@ -236,7 +239,10 @@ def _walk(obj: dict[str, object], slots: _Slots, id_role: int | None, depth: int
 
 def _parse_json(obj: dict[str, object]) -> ParsedFields:
     slots: _Slots = [None, None, None, None, None]
-    _walk(obj, slots, None, 2)
+    if _native_walk is not None:  # the same walk in C (agent/logs/speedups.py)
+        _native_walk(obj, slots, None, 2, _KEY_ROLES, _NESTS, _LEVEL, MAX_VALUE_LEN)
+    else:
+        _walk(obj, slots, None, 2)
     if slots[_ACCOUNT] is None or slots[_USER] is None or slots[_REQUEST] is None:
         # NestJS and many services put "account=acc-1" inside the message text.
         for key in _MESSAGE_KEYS:
@@ -269,6 +275,8 @@ _PAIR = re.compile(
     r"""([A-Za-z_@](?<![\w.\-@].)[\w.\-]{0,63}+)="""
     r"""(?:"((?:[^"\\]++|\\.)*+)"|'([^']*+)'|([^\s"',;&]++))"""
 )
+# The same matches in C when built (about five times cheaper: no attempt per character).
+_find_pairs = _native.find_pairs if _native is not None else _PAIR.findall
 # Every known key spelling, lower-cased, ends in one of these just before its "=" (the
 # test suite checks it); _scan_pairs spells the same check out for speed.
 _KEY_ENDINGS = (
@@ -315,7 +323,7 @@ def _scan_pairs(text: str, slots: _Slots) -> None:
     ):
         return
     roles = _KEY_ROLES
-    for key, double_quoted, single_quoted, bare in _PAIR.findall(text):
+    for key, double_quoted, single_quoted, bare in _find_pairs(text):
         role = roles.get(key)
         if role is None or slots[role] is not None:
             continue

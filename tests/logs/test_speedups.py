@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from agent.logs import speedups
+from agent.logs import parse, speedups
 from agent.logs.dockerjson import PartialLineBuffer
 from agent.logs.loki_encode import PushRequest, _BatchEncoder, _labels_string, encode_protobuf
 from agent.logs.model import PushBatch, PushEntry, StreamLabels
@@ -233,9 +233,80 @@ def test_c_encoder_writes_the_python_encoders_bytes(seed: int) -> None:
 def test_c_encoder_refuses_what_it_cannot_encode_and_python_takes_over() -> None:
     assert native is not None
     with pytest.raises(TypeError):
-        native.encode_push_request([("{}", [(1, "line", [("a", "b")])])])  # type: ignore[list-item]
+        native.encode_push_request([("{}", [(1, "line", [("a", "b")])])])
     with pytest.raises(OverflowError):
         native.encode_push_request([("{}", [PushEntry(2**70, "x")])])
     batch = PushBatch()
     batch.add(StreamLabels.of({"a": "b"}), PushEntry(5, "line", [("k", "v")]))  # type: ignore[arg-type]
     assert encode_protobuf(batch).body  # the pure-Python encoder took it
+
+
+# -- JSON line fields -----------------------------------------------------------------------
+
+KEYS = [*list(parse._KEY_ROLES)[:40:3], *list(parse._NESTS)[::2], "id", "msg", "other", "ID"]
+
+
+def random_value(rng: random.Random, depth: int) -> object:
+    kind = rng.randrange(9 if depth else 8)
+    if kind == 0:
+        return ""
+    if kind == 1:
+        return "v" * rng.choice([1, 5, parse.MAX_VALUE_LEN, parse.MAX_VALUE_LEN + 1])
+    if kind == 2:
+        return rng.choice([0, 30, -5, 10**30])
+    if kind == 3:
+        return rng.choice([True, False])
+    if kind == 4:
+        return rng.choice([1.5, -0.0, 1e300])
+    if kind in (5, 6):
+        return None if kind == 5 else ["list"]
+    if kind == 7:
+        return random_text(rng, 12)
+    return random_object(rng, depth - 1)
+
+
+def random_object(rng: random.Random, depth: int) -> dict[str, object]:
+    return {rng.choice(KEYS): random_value(rng, depth) for _ in range(rng.randrange(0, 12))}
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(200))
+def test_c_walk_fills_the_same_slots_as_python(seed: int) -> None:
+    assert native is not None
+    obj = random_object(random.Random(seed), 4)
+    python: list[object] = [None] * 5
+    c: list[object] = [None] * 5
+    parse._walk(obj, python, None, 2)
+    native.walk_fields(
+        obj, c, None, 2, parse._KEY_ROLES, parse._NESTS, parse._LEVEL, parse.MAX_VALUE_LEN
+    )
+    assert c == python
+    assert [type(v) for v in c] == [type(v) for v in python]
+
+
+# -- key=value pairs of text lines ----------------------------------------------------------
+
+PAIR_PIECES = [
+    "=", "=", '"', "'", "\\", "\n", " ", ",", ";", "&", "@", ".", "-", "_", "a", "Z", "id",
+    "level", "user_id", "x" * 70, "é", "中", "٣", "\u00a0", "\u2003", "\t", "ß=", "@id=",
+    'msg="a \\" b"', "k='v'", "acc-1.", "[Nest]", "9",
+]  # fmt: skip
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(300))
+def test_c_pairs_are_the_regexs_matches(seed: int) -> None:
+    assert native is not None
+    rng = random.Random(seed)
+    text = "".join(rng.choice(PAIR_PIECES) for _ in range(rng.randrange(0, 40)))
+    assert native.find_pairs(text) == parse._PAIR.findall(text), repr(text)
+
+
+@needs_native
+def test_c_pairs_on_real_lines() -> None:
+    assert native is not None
+    from benchmarks.corpus import corpus_line
+
+    for i in range(400):
+        line = corpus_line(i)
+        assert native.find_pairs(line) == parse._PAIR.findall(line), line
