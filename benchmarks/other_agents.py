@@ -107,29 +107,51 @@ def _promtail_argv(workdir: Path, glob: str, push_url: str) -> list[str]:
                 ],
                 "pipeline_stages": [
                     {"docker": {}},
+                    # each parser only on the lines it can read: no error per other line
                     {
-                        "json": {
-                            "expressions": {
-                                "level": "level",
-                                "accountId": "accountId",
-                                "userId": "userId",
-                                "requestId": "requestId",
-                            }
+                        "match": {
+                            "selector": '{job="docker"} |~ "^\\\\{"',
+                            "stages": [
+                                {
+                                    "json": {
+                                        "expressions": {
+                                            "level": "level",
+                                            "accountId": "accountId",
+                                            "userId": "userId",
+                                            "requestId": "requestId",
+                                        }
+                                    }
+                                }
+                            ],
                         }
                     },
-                    {"logfmt": {"mapping": {"level": "", "request_id": "", "user_id": ""}}},
-                    {"regex": {"expression": r"^\[Nest\] \d+\s+- [^A-Z]*(?P<nest>[A-Z]+) "}},
-                    {"template": {"source": "level", "template": "{{ or .level .nest }}"}},
+                    {
+                        "match": {
+                            "selector": '{job="docker"} |~ "^level="',
+                            "stages": [
+                                {"logfmt": {"mapping": {"level": "", "requestId": "request_id"}}},
+                                {"logfmt": {"mapping": {"userId": "user_id"}}},
+                            ],
+                        }
+                    },
+                    {
+                        "match": {
+                            "selector": '{job="docker"} |= "[Nest]"',
+                            "stages": [
+                                {
+                                    "regex": {
+                                        "expression": r"^(?:\x1b\[[0-9;]*m)?\[Nest\] \d+\s+- "
+                                        r"[^A-Z]*(?:\x1b\[[0-9;]*m)?\s*(?P<level>[A-Z]+)"
+                                    }
+                                },
+                                {"regex": {"expression": r"accountId=(?P<accountId>\S+)"}},
+                                {"regex": {"expression": r"userId=(?P<userId>\S+)"}},
+                                {"regex": {"expression": r"requestId=(?P<requestId>\S+)"}},
+                            ],
+                        }
+                    },
                     {"labels": {"level": ""}},
-                    {
-                        "structured_metadata": {
-                            "accountId": "",
-                            "userId": "",
-                            "requestId": "",
-                            "request_id": "",
-                            "user_id": "",
-                        }
-                    },
+                    {"structured_metadata": {"accountId": "", "userId": "", "requestId": ""}},
                 ],
             }
         ],
@@ -150,7 +172,7 @@ OTHER_AGENTS = (
     OtherAgent(
         "promtail",
         "PROMTAIL_BIN",
-        "docker + json + logfmt + regex + template + labels + structured metadata",
+        "docker + json, logfmt, 4 regex (each under a match) + labels + structured metadata",
         _promtail_argv,
         ships_records=True,
     ),

@@ -44,7 +44,7 @@ def _streams(body: bytes, content_type: str) -> list[tuple[str, list[str]]]:
         document = json.loads(body)
         return [
             (
-                ", ".join(f'{k}="{v}"' for k, v in stream.get("stream", {}).items()),
+                "{" + ", ".join(f'{k}="{v}"' for k, v in stream.get("stream", {}).items()) + "}",
                 [value[1] for value in stream.get("values", [])],
             )
             for stream in document.get("streams", [])

@@ -157,3 +157,46 @@ def test_benchmarks_import_neither_tests_nor_pytest() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_receiver_counts_json_and_gzip_pushes_like_protobuf() -> None:
+    """Fluent Bit's loki output pushes JSON: the benchmark receiver must count it too."""
+    import gzip
+
+    import orjson
+
+    from agent.logs.loki_encode import encode_protobuf
+    from agent.logs.model import PushBatch, PushEntry, StreamLabels
+    from benchmarks.receiver import _streams
+
+    batch = PushBatch()
+    batch.add(StreamLabels.of({"container": "a"}), PushEntry(1, "one seq=1", ()))
+    batch.add(StreamLabels.of({"container": "a"}), PushEntry(2, "two seq=2", (("k", "v"),)))
+    expected = [('{container="a"}', ["one seq=1", "two seq=2"])]
+    assert _streams(encode_protobuf(batch).body, "application/x-protobuf") == expected
+    body = orjson.dumps(
+        {
+            "streams": [
+                {
+                    "stream": {"container": "a"},
+                    "values": [["1", "one seq=1"], ["2", "two seq=2", {"k": "v"}]],
+                }
+            ]
+        }
+    )
+    assert _streams(body, "application/json") == expected
+    assert _streams(gzip.compress(body), "application/json") == expected
+
+
+def test_corpus_lines_are_what_docker_writes_and_join_back_whole() -> None:
+    from agent.logs.dockerjson import PartialLineBuffer
+    from benchmarks.corpus import LONG_EVERY, corpus_line, docker_records, records_per_line
+
+    lines = [corpus_line(i) for i in range(2 * LONG_EVERY)]
+    assert len({line[:1] for line in lines}) > 2  # JSON, text, colours...
+    long = lines[LONG_EVERY - 1]
+    assert len(long) > 16 * 1024 and records_per_line(long) >= 2
+    data = b"".join(docker_records(line, 10**18 + i, "stdout") for i, line in enumerate(lines))
+    assert data.count(b"\n") == sum(records_per_line(line) for line in lines)
+    got = PartialLineBuffer().feed_chunk(data, 0).lines
+    assert [line.line for line in got] == lines
