@@ -142,7 +142,8 @@ class PipelineConfig(_Section):
     structured_metadata: list[str] = ["accountId", "userId", "requestId", "container_id"]
     # Entries read but not yet acknowledged by Loki, in bytes: reading pauses above it, so
     # memory stays bounded and the log files on disk are the buffer during an outage.
-    max_in_flight_bytes: ByteSize = 8 * 1024 * 1024
+    # Four 1 MiB batches keep the one sender busy; 8 MiB cost ~9 MiB more RSS for nothing.
+    max_in_flight_bytes: ByteSize = 4 * 1024 * 1024
     # Drop entries Loki would reject as too old (its reject_old_samples_max_age) instead of
     # sending them for a certain 400.
     max_entry_age: Duration = 7 * 86400.0
