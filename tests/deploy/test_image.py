@@ -159,6 +159,8 @@ async def test_image_runs_the_agent_as_the_sidecar_ships_logs_and_serves_metrics
             assert family in families, family
         assert f'name="{app}"' in metrics  # container_* of the followed container
         assert 'mountpoint="/"' in metrics  # the host's root, seen through /host/root
+        # the wheel was compiled on the build host: the image runs the C speedups
+        assert 'speedups="c"' in metrics, [m for m in metrics.splitlines() if "build_info" in m]
 
         def healthy() -> bool:
             agent.reload()
