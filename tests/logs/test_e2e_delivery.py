@@ -115,8 +115,11 @@ async def test_initial_position_end_skips_history_only_of_containers_present_at_
 ) -> None:
     host = unique_host()
     prefix = f"e2e-{uuid.uuid4().hex[:8]}-"
+    # "after" is printed once the test says so (docker exec), not after a fixed sleep: a
+    # slow start under load must not turn it into history.
     old = run_container(
-        'echo "history before the agent"; sleep 3; echo "after the agent started"; sleep 3600',
+        'echo "history before the agent"; while [ ! -e /tmp/go ]; do busybox usleep 50000; done;'
+        ' echo "after the agent started"; sleep 3600',
         name=prefix + "old",
     )
     await asyncio.sleep(1.0)  # the history line is on disk before the first start
@@ -127,6 +130,8 @@ async def test_initial_position_end_skips_history_only_of_containers_present_at_
     try:
         # Ready = discovery listed what exists at the first start; "new" comes after.
         await agent.wait_ready()
+        done = await asyncio.to_thread(old.exec_run, ["busybox", "touch", "/tmp/go"])
+        assert done.exit_code == 0, done.output
         run_container('echo "new container line"; sleep 3600', name=prefix + "new")
         got = await loki.wait_for({"host": host}, 2, within=30)
         await asyncio.sleep(1.0)
