@@ -124,9 +124,19 @@ def numbered_writer(
 async def delivery_of(
     loki: LokiBackend, selector: dict[str, str], expected: list[str], within: float = 60.0
 ) -> Delivery:
-    """Wait for as many entries as ``expected`` (or ``within`` s), then a second longer for
-    any duplicate, and compare what arrived with ``expected``."""
+    """Wait until every line of ``expected`` arrived (or ``within`` s), then a second longer
+    for any duplicate, and compare what arrived with ``expected``.
+
+    Distinct lines, not a count: duplicates (a kill -9 re-sends up to a second of lines)
+    would otherwise make up the count while the last lines are still on their way.
+    """
+    deadline = time.monotonic() + within
     await loki.wait_for(selector, len(expected), within=within)
+    want = set(expected)
+    while time.monotonic() < deadline:
+        if want <= {e.line for e in await loki.fetch(selector)}:
+            break
+        await asyncio.sleep(0.5)
     await asyncio.sleep(1.0)
     return Delivery.check((e.line for e in await loki.fetch(selector)), expected)
 

@@ -140,7 +140,9 @@ async def test_kill_9_storm_under_rotation_loses_nothing_and_repeats_about_a_sec
             line for i in range(writers) for line in numbered_lines(f"storm{i}", count, pad=90)
         ]
         delivery = await delivery_of(loki, {"host": host}, expected, within=120)
-        assert agent.terminate() == 0, agent.stderr()
+        # in a thread: the in-process receiver shares this event loop and must keep
+        # answering the agent's last pushes while it drains
+        assert await asyncio.to_thread(agent.terminate) == 0, agent.stderr()
     finally:
         agent.close()
     print(f"kill -9 storm: {kills} kills, {delivery.duplicates} duplicates of {len(expected)}")
