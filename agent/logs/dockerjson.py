@@ -287,10 +287,14 @@ class PartialLineBuffer:
             obj = _loads(raw)
         except _JSONDecodeError:
             obj = _loads_lenient(raw)
+        return self._feed_decoded(obj, start, start + len(raw) + 1, lines)
+
+    def _feed_decoded(self, obj: object, start: int, end: int, lines: list[CompleteLine]) -> bool:
+        """:meth:`feed` a decoded record by the general rules; False if malformed."""
         rec = _record_of(obj)
         if rec is None:
             return False
-        complete = self.feed(rec, start, start + len(raw) + 1)
+        complete = self.feed(rec, start, end)
         if complete is not None:
             lines.append(complete)
         return True
@@ -350,13 +354,8 @@ class PartialLineBuffer:
                     append(_new_tuple(CompleteLine, (ts_ns, stream, line, False, end, attrs)))
                     pos = end
                     continue
-            rec = _record_of(obj)
-            if rec is None:
+            if not self._feed_decoded(obj, pos, end, lines):
                 malformed += 1
-            else:
-                complete = self.feed(rec, pos, end)
-                if complete is not None:
-                    append(complete)
             pos = end
         return _new_tuple(ChunkResult, (lines, malformed, len(data) - len(rest)))
 

@@ -18,19 +18,11 @@ class StreamLabels:
     """A Loki stream's label set: sanitised names, sorted, at most 15 pairs.
 
     Frozen and hashable so it can key a batch's streams dict; ``rendered`` is the
-    Prometheus/LogQL form that the protobuf push body carries. The hash is computed once:
-    every shipped line looks its stream up by these labels.
+    Prometheus/LogQL form that the protobuf push body carries.
     """
 
     pairs: tuple[tuple[str, str], ...]
     rendered: str = field(compare=False, hash=False, default="")
-    _hash: int = field(init=False, repr=False, compare=False, hash=False, default=0)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash(self.pairs))
-
-    def __hash__(self) -> int:
-        return self._hash
 
     @staticmethod
     def of(labels: dict[str, str]) -> StreamLabels:
