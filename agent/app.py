@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import resource
 import signal
 import time
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -26,11 +28,13 @@ from agent.logs.discovery import (
     DockerFilesDiscovery,
     SelectedContainers,
 )
-from agent.logs.pipeline import LogPipeline
 from agent.metrics.containers import ContainerCollector, build_container_collector
 from agent.metrics.host import AgentProcessCollector, build_host_collector
 from agent.metrics.self import AgentMetrics
 from agent.metrics.server import MetricsServer
+
+if TYPE_CHECKING:
+    from agent.logs.pipeline import LogPipeline
 
 log = logging.getLogger("agent.app")
 
@@ -66,6 +70,9 @@ class Agent:
             self.registry.register(self.containers)
         self.pipeline: LogPipeline | None = None
         if config.logs.enabled:
+            # Imported here: a metrics-only agent never loads the log pipeline's modules.
+            from agent.logs.pipeline import LogPipeline
+
             self.pipeline = LogPipeline(config, self.metrics, self.inventory, dry_run=dry_run)
             self.registry.register(self.pipeline.lag_collector())
         self.server = MetricsServer(
@@ -141,11 +148,23 @@ class Agent:
             await self.shutdown()
 
 
+def raise_open_file_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit, as the Go runtime does for node_exporter
+    and cAdvisor: tailed logs and held cgroup files need more than the usual 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as exc:
+            log.warning("cannot raise the open-file limit", extra={"error": str(exc)})
+
+
 def run(config: AgentConfig, dry_run: bool = False) -> int:
     """Run until SIGTERM/SIGINT on uvloop; the exit code for the CLI."""
     import uvloop
 
     setup_logging(config.log_level)
+    raise_open_file_limit()
     # The pipeline allocates millions of short-lived, acyclic tuples and strings; the
     # default gen-0 threshold (700) runs the cycle collector thousands of times a second
     # for nothing. Freeze what startup built and collect far less often.

@@ -158,3 +158,17 @@ def test_empty_hostname_in_a_container_comes_from_the_hosts_rootfs(tmp_path: Pat
     path = tmp_path / "c.yaml"
     path.write_text(f"hostname: ''\nmetrics:\n  host:\n    rootfs: {tmp_path}\n")
     assert load_config(path).hostname == "web-7"
+
+
+def test_the_agent_raises_its_open_file_limit_to_the_hard_limit() -> None:
+    """Held cgroup files and tailed logs need more than the usual soft 1024."""
+    code = (
+        "import resource\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
+        "from agent.app import raise_open_file_limit\n"
+        "raise_open_file_limit()\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

@@ -555,6 +555,54 @@ def test_limits_are_reread_after_the_refresh_interval_and_on_restart(host: Host)
     assert one(scrape(collector), "container_spec_memory_limit_bytes") == 0
 
 
+def test_files_stay_open_between_scrapes_within_the_budget_and_are_given_back(
+    host: Host,
+) -> None:
+    first = host.cgroup(f"docker/{CID_CGROUPFS}", UNLIMITED)
+    host.cgroup(f"system.slice/docker-{CID_SYSTEMD}.scope", UNLIMITED)
+    source = Inventory(
+        [FakeContainer(CID_CGROUPFS, "one", 5), FakeContainer(CID_SYSTEMD, "two", 6)]
+    )
+    collector = ContainerCollector(host.config(), source)
+    held = collector._resolver.held
+    held.limit = len(UNLIMITED) + 3  # all of one container's files, a few of the other's
+    s = scrape(collector)
+    assert held.held == held.limit
+    assert one(s, "container_memory_usage_bytes", name="one") == 4096
+    assert one(s, "container_memory_usage_bytes", name="two") == 4096
+
+    # Rewritten in place, as the kernel regenerates them: a held file reads the new value,
+    # and so does one read past the budget.
+    (first / "memory.current").write_text("8192\n")
+    for directory in (first, host.cgroupfs / f"system.slice/docker-{CID_SYSTEMD}.scope"):
+        (directory / "memory.stat").write_text(
+            UNLIMITED["memory.stat"].replace("pgfault 10", "pgfault 11")
+        )
+    s = scrape(collector)
+    assert one(s, "container_memory_usage_bytes", name="one") == 8192
+    assert {
+        v
+        for v in pick(
+            s, "container_memory_failures_total", failure_type="pgfault", scope="container"
+        ).values()
+    } == {11}
+    assert held.held == held.limit
+
+    del source.items[CID_CGROUPFS]
+    scrape(collector)
+    assert held.held == len(collector._resolver._cache[CID_SYSTEMD].fds) <= held.limit
+    collector.close()
+    assert held.held == 0
+
+
+def test_without_a_budget_every_read_opens_the_file(host: Host) -> None:
+    host.cgroup(f"docker/{CID_CGROUPFS}", UNLIMITED)
+    collector = ContainerCollector(host.config(), Inventory([FakeContainer(CID_CGROUPFS, "x", 5)]))
+    collector._resolver.held.limit = 0
+    assert one(scrape(collector), "container_memory_usage_bytes") == 4096
+    assert collector._resolver.held.held == 0
+
+
 def test_listing_failure_is_reported_as_scrape_error(host: Host) -> None:
     class Broken:
         @property

@@ -334,9 +334,11 @@ class ContainerCollector(Collector):
         return []
 
     def close(self) -> None:
-        """Stop the background disk-usage sampler, if any."""
+        """Stop the background disk-usage sampler, if any, and close held cgroup files."""
         if self._fs_usage is not None:
             self._fs_usage.close()
+        with self._lock:
+            self._resolver.close()
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
