@@ -116,10 +116,25 @@ class DockerLogs(_Section):
     initial_position: Literal["beginning", "end"] = "beginning"
 
 
+def _check_stages(value: Any) -> Any:
+    """Validate stage lists at load time (regexes compiled, options checked), keep them as
+    written: each reader builds its own stage objects from them."""
+    from agent.logs.stages import parse_stages
+
+    parse_stages(value if value is not None else [], where="")
+    return value if value is not None else []
+
+
+# A list of one-key stage mappings, Promtail's pipeline_stages format (see logs/stages/).
+Stages = Annotated[list[dict[str, Any]], BeforeValidator(_check_stages)]
+
+
 class StaticFileTarget(_Section):
     paths: list[str]
     exclude: list[str] = []
     labels: dict[str, str] = {}
+    # Applied after logs.pipeline.stages, to these files only.
+    stages: Stages = []
 
 
 class PipelineConfig(_Section):
@@ -147,6 +162,8 @@ class PipelineConfig(_Section):
     # Drop entries Loki would reject as too old (its reject_old_samples_max_age) instead of
     # sending them for a certain 400.
     max_entry_age: Duration = 7 * 86400.0
+    # Transforms after the built-in parsing, in order (README "Pipeline stages").
+    stages: Stages = []
 
 
 class BasicAuth(_Section):
@@ -207,6 +224,23 @@ class LogsConfig(_Section):
     # Positions are written promptly after an acknowledgement, at most once per interval
     # (and at shutdown): a kill -9 re-sends about this much, never loses anything.
     positions_sync_interval: Duration = 1.0
+
+    @model_validator(mode="after")
+    def _stages_agree(self) -> LogsConfig:
+        """Stage lists are checked one by one as they load; what spans them (a metric the
+        global stages and a file's stages both define, differently) is checked here."""
+        if self.pipeline.stages and any(f.stages for f in self.files):
+            from agent.logs.stages import build_pipeline, parse_stages
+            from agent.logs.stages.base import StageContext
+
+            context = StageContext()
+            build_pipeline(parse_stages(self.pipeline.stages), context)
+            for i, spec in enumerate(self.files):
+                try:
+                    build_pipeline(parse_stages(spec.stages), context)
+                except ValueError as exc:
+                    raise ValueError(f"files[{i}].stages: {exc}") from None
+        return self
 
 
 class HostMetricsConfig(_Section):
@@ -315,9 +349,14 @@ def expand_env(text: str, environ: dict[str, str] | None = None) -> str:
 
 
 def _drop_empty(value: Any) -> Any:
-    """A key left empty (``tenant_id:`` or ``${UNSET}``) means "use the default"."""
+    """A key left empty (``tenant_id:`` or ``${UNSET}``) means "use the default".
+
+    Not inside ``stages``: there an empty value has a meaning of its own, as in Promtail
+    (``labels: {values: {level: }}``: the field of the same name)."""
     if isinstance(value, dict):
-        return {k: _drop_empty(v) for k, v in value.items() if v is not None}
+        return {
+            k: v if k == "stages" else _drop_empty(v) for k, v in value.items() if v is not None
+        }
     if isinstance(value, list):
         return [_drop_empty(v) for v in value]
     return value
@@ -359,6 +398,9 @@ def _describe(err: Any) -> tuple[str, str]:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return key, f"unknown key{hint} (valid keys: {', '.join(valid)})"
     msg = str(err["msg"]).removeprefix("Value error, ")
+    if msg.startswith("[") and ": " in msg:  # a stage list's own path: stages[1].drop
+        where, msg = msg.split(": ", 1)
+        key += where
     return key, msg
 
 

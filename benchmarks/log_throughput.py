@@ -143,11 +143,14 @@ def run_once(
     profile: Path | None = None,
     encoding: str = "protobuf",
     staged: Path | None = None,
+    stages: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Ship ``lines`` pre-written lines of ``fmt`` through one pinned agent; the figures.
 
     ``staged``: a data root already built by :func:`build_data_root` with these arguments
     (hard-linked here, so several runs read the same bytes without writing them again).
+    ``stages``: ``logs.pipeline.stages`` to run; as they drop and join lines, the run ends
+    when the agent has read every line and Loki acknowledged all it sent, not at a count.
     """
     staging = workdir / "staging"
     if staged is None:
@@ -171,6 +174,7 @@ def run_once(
             "logs": {
                 "positions_file": str(workdir / "positions.json"),
                 "loki": {"url": receiver.push_url, "encoding": encoding},
+                "pipeline": {"stages": stages or []},
             },
             "metrics": {"host": {"enabled": False}, "containers": {"enabled": False}},
         }
@@ -189,7 +193,7 @@ def run_once(
             for directory in (staging / "containers").iterdir():
                 directory.rename(data_root / "containers" / directory.name)
             received = 0
-            while received < total:
+            while received < total if not stages else not _settled(listen, total):
                 time.sleep(0.05)
                 received = receiver.entries()
                 if agent.poll() is not None:
@@ -214,6 +218,22 @@ def run_once(
         "lines_per_cpu_second": round(total / cpu) if cpu else None,
         "peak_rss_bytes": rss,
     }
+
+
+def _settled(listen: str, total: int) -> bool:
+    """Every line read and nothing held or unacknowledged (for runs with stages)."""
+    try:
+        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return False
+    read = unacked = 0.0
+    for line in text.splitlines():
+        if line.startswith("nexo_agent_read_lines_total{"):
+            read += float(line.rsplit(" ", 1)[1])
+        elif line.startswith(("nexo_agent_in_flight_bytes", "nexo_agent_unacked_bytes{")):
+            unacked += float(line.rsplit(" ", 1)[1])
+    return read >= total and unacked == 0
 
 
 def main(argv: list[str] | None = None) -> int:

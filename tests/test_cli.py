@@ -172,3 +172,31 @@ def test_the_agent_raises_its_open_file_limit_to_the_hard_limit() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_a_broken_stage_is_named_by_its_index_type_and_option(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "logs:\n  pipeline:\n    stages:\n"
+        '      - drop: {expression: "GET /healthz"}\n'
+        '      - drop: {expression: "("}\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "--check-config", "--config", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert "logs.pipeline.stages[1].drop: expression: invalid regular expression" in out.stderr
+
+
+def test_an_empty_value_inside_stages_keeps_its_meaning(tmp_path: Path) -> None:
+    """Elsewhere ``key:`` means the default; in a stage it means "the same name"."""
+    path = tmp_path / "stages.yaml"
+    path.write_text(
+        "logs:\n  pipeline:\n    stages:\n"
+        "      - json: {expressions: {level: , user: ctx.user}}\n"
+        "      - labels: {values: {level: }}\n"
+    )
+    config = load_config(path)
+    assert config.logs.pipeline.stages[1] == {"labels": {"values": {"level": None}}}

@@ -119,3 +119,5 @@ class LogTarget:
     docker_path: str = ""
     max_size: int = 0
     started: bool = True
+    # Static files: the index of their ``logs.files`` entry, whose own stages apply.
+    file_group: int = -1

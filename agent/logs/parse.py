@@ -18,6 +18,7 @@ says it can match. It never raises, whatever the line holds.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 import orjson
@@ -277,6 +278,7 @@ _PAIR = re.compile(
 )
 # The same matches in C when built (about five times cheaper: no attempt per character).
 _find_pairs = _native.find_pairs if _native is not None else _PAIR.findall
+find_pairs = _find_pairs  # (key, double-quoted, single-quoted, bare) per pair, for stages
 # Every known key spelling, lower-cased, ends in one of these just before its "=" (the
 # test suite checks it); _scan_pairs spells the same check out for speed.
 _KEY_ENDINGS = (
@@ -394,12 +396,52 @@ def parse_line(line: str) -> ParsedFields:
     """Level and ids of one app line; :data:`UNKNOWN` when it carries none. Never raises."""
     if not line:
         return UNKNOWN
-    first = line[0]
-    if first == "{" or (first in " \t" and line.lstrip().startswith("{")):
+    if line[0] in "{ \t":  # only JSON candidates pay for the call
+        obj = _json_object(line)
+        if obj is not None:
+            return _parse_json(obj)
+    return _parse_text(line)
+
+
+def _json_object(line: str) -> dict[str, object] | None:
+    """The line as a JSON object, when it is one."""
+    first = line[:1]
+    if first == "{" or (first in (" ", "\t") and line.lstrip().startswith("{")):
         try:
             obj = _loads(line)
         except _JSONDecodeError:
-            obj = None
+            return None
         if type(obj) is dict:
-            return _parse_json(obj)
-    return _parse_text(line)
+            return obj
+    return None
+
+
+def _parse_json_only(line: str) -> ParsedFields:
+    obj = _json_object(line)
+    if obj is not None:
+        return _parse_json(obj)
+    return _parse_level_only(line)
+
+
+def _parse_level_only(line: str) -> ParsedFields:
+    if "\x1b" in line:
+        line = _ANSI.sub("", line)
+    level = _text_level(line)
+    return UNKNOWN if level == "unknown" else _new_tuple(ParsedFields, (level, None, None, None))
+
+
+def _parse_text_pairs(line: str) -> ParsedFields:
+    return _parse_text(line) if line else UNKNOWN
+
+
+def parser_for(fmt: str | None) -> Callable[[str], ParsedFields]:
+    """The built-in parsing for a container's ``nexo.logs.format``: ``json`` reads JSON
+    objects only, ``logfmt`` and ``nestjs`` key=value pairs and level words (never JSON),
+    ``text`` the level word only; ``None``: detected per line (:func:`parse_line`)."""
+    if fmt == "json":
+        return _parse_json_only
+    if fmt in ("logfmt", "nestjs"):
+        return _parse_text_pairs
+    if fmt == "text":
+        return _parse_level_only
+    return parse_line

@@ -35,6 +35,8 @@ from agent.logs.model import LogTarget, PushBatch
 from agent.logs.positions import PositionsStore
 from agent.logs.reader import TargetReader
 from agent.logs.shipper import Shipper
+from agent.logs.stages.assembly import TargetStages
+from agent.logs.stages.base import StageContext
 from agent.logs.tail import PREOPENED, FileFollower, FollowOptions
 from agent.metrics.self import AgentMetrics
 
@@ -101,6 +103,7 @@ class LogPipeline:
             max_request_size=self.logs.loki.max_request_size,
         )
         self.inventory = inventory
+        self.stages = TargetStages(self.logs, StageContext(metrics=metrics))
         self.feed: ContainerTargetFeed | None = None
         if self.logs.docker.enabled:
             self.feed = ContainerTargetFeed(
@@ -212,7 +215,16 @@ class LogPipeline:
             read_rotated=target.kind == "docker",
             options=FollowOptions(rotated_file_bytes=target.max_size),
         )
-        reader = TargetReader(target, follower, self.shipper, self.logs.pipeline, self.metrics)
+        rules = self.stages.rules_for(target)
+        reader = TargetReader(
+            target,
+            follower,
+            self.shipper,
+            self.logs.pipeline,
+            self.metrics,
+            stages=self.stages.pipeline_for(target, rules),
+            parse_format=rules.format,
+        )
         self.readers[target.key] = reader
         task = asyncio.create_task(self._run_reader(reader), name=f"reader:{target.name}")
         self._tasks[target.key] = task

@@ -17,9 +17,10 @@ import time
 
 from agent.config import PipelineConfig
 from agent.logs.dockerjson import CompleteLine, PartialLineBuffer
-from agent.logs.model import LogTarget, PushEntry, StreamLabels
-from agent.logs.parse import parse_line
+from agent.logs.model import LogTarget, PushEntry, StreamLabels, render_labels
+from agent.logs.parse import parser_for
 from agent.logs.shipper import Shipper
+from agent.logs.stages.base import Entry, StagePipeline
 from agent.logs.tail import Chunk, FileFollower, FileIdentity, Lost, ReadFailed, Truncated
 from agent.metrics.self import AgentMetrics
 
@@ -45,6 +46,8 @@ class TargetReader:
         shipper: Shipper,
         pipeline: PipelineConfig,
         metrics: AgentMetrics,
+        stages: StagePipeline | None = None,
+        parse_format: str | None = None,
     ) -> None:
         self.target = target
         self.follower = follower
@@ -81,12 +84,22 @@ class TargetReader:
         self._carried_from: tuple[FileIdentity, int] | None = None
         self._gaps_seen = 0
         self._end_offset = 0
+        # With stages: entries carry where to read again from (``Entry.resume``), so a
+        # stage holding entries back (multiline, limit) keeps the position behind them.
+        self._stages = stages if stages else None
+        self._parse = parser_for(parse_format) if pipeline.parse else None
+        self._chunk_seq = 0
+        self._last_commit: tuple[FileIdentity | None, int] = (None, 0)
+        self._base_labels: dict[tuple[str, str], dict[str, str]] = {}
+        self._stream_labels: dict[tuple[tuple[str, str], ...], StreamLabels] = {}
 
     def update_target(self, target: LogTarget) -> None:
         """A rename or label change: new lines get the new labels."""
         self.target = target
         self._label_cache.clear()
         self._label_levels.clear()
+        self._base_labels.clear()
+        self._stream_labels.clear()
 
     def finish(self) -> None:
         """The target is gone (container destroyed): drain to the end, then stop."""
@@ -113,6 +126,16 @@ class TargetReader:
                 follower.check_rotation()
                 if self._stop_requested:
                     return
+            stages = self._stages
+            if stages is not None:
+                released = stages.flush(time.time())
+                if released:
+                    self._ship_entries(released, self._last_commit)
+                if stages.wants_pause():
+                    # A lossless limit is over its rate: the file waits, not memory.
+                    await asyncio.sleep(IDLE_POLL_SECONDS[0])
+                    follower.check_rotation()
+                    continue
             try:
                 chunk = follower.read_chunk()
             except Exception:  # the follower reports its own errors; never kill the loop
@@ -216,9 +239,12 @@ class TargetReader:
                 self._carry_partials_over()
             self._file_id = file_id
         self._end_offset = chunk.end_offset
+        if self._last_commit[0] is None:
+            # The first chunk: an entry held back from it resumes where reading began.
+            self._last_commit = (file_id, chunk.start_offset)
         self._min_ts_ns = time.time_ns() - self._max_age_ns
         if not self._docker:
-            lines = self._plain_lines(data)
+            lines = self._plain_lines(data, chunk.start_offset)
         else:
             result = self._partials.feed_chunk(data, chunk.start_offset)
             lines = result.lines
@@ -228,10 +254,15 @@ class TargetReader:
         self._ship(lines, self._safe_commit())
 
     def flush_partials(self) -> None:
-        """Ship any half-merged line as it is (its writer is gone, or its file is done)."""
+        """Ship any half-merged line as it is (its writer is gone, or its file is done),
+        and whatever stages still hold."""
         lines = self._partials.flush_all()
         if lines:
             self._ship(lines, self._safe_commit())
+        if self._stages is not None:
+            released = self._stages.flush(time.time(), final=True)
+            if released:
+                self._ship_entries(released, self._last_commit)
 
     def _carry_partials_over(self) -> None:
         """Docker rotated between two chunks of one line: keep merging into the next file."""
@@ -252,20 +283,22 @@ class TargetReader:
         pending = self._partials.pending_start_offset()
         return (self._file_id, self._end_offset if pending is None else pending)
 
-    def _plain_lines(self, data: bytes) -> list[CompleteLine]:
+    def _plain_lines(self, data: bytes, start: int) -> list[CompleteLine]:
         ts_ns = time.time_ns()
         lines = data.split(b"\n")
         lines.pop()  # the follower hands out complete lines only: the tail is b""
         limit = self._cfg.max_line_size
         out = []
+        end = start
         for raw in lines:
+            end += len(raw) + 1
             cut = len(raw) > limit
             if cut:
                 raw = raw[:limit]
             text = raw.decode("utf-8", "replace")
             if text.endswith("\r"):
                 text = text[:-1]
-            out.append(CompleteLine(ts_ns, "", text, cut, 0, None))
+            out.append(CompleteLine(ts_ns, "", text, cut, end, None))
         return out
 
     def _ship(self, lines: list[CompleteLine], commit: tuple[FileIdentity | None, int]) -> None:
@@ -274,6 +307,9 @@ class TargetReader:
         One shipper call per chunk keeps entries and the position that settles them in
         the same batch, so a crash re-sends nothing that Loki already has.
         """
+        if self._stages is not None:
+            self._ship_staged(lines, commit)
+            return
         # Grouped by (stream, level) while looping: a tuple of two strings hashes in C,
         # where the StreamLabels they stand for would cost a Python-level __hash__ per line.
         by_key: dict[tuple[str, str], list[PushEntry]] = {}
@@ -282,7 +318,7 @@ class TargetReader:
         truncated = 0
         too_old = 0
         oldest_ts = 0
-        parse = parse_line if self._cfg.parse else None
+        parse = self._parse
         base_md = self._target_metadata
         base_md_size = self._target_metadata_size
         want_account, want_user, want_request = self._want_ids
@@ -343,6 +379,140 @@ class TargetReader:
             levels = self._label_levels
             for labels, group in groups.items():
                 counter.labels(service, levels[labels]).inc(len(group))
+
+    # -- with stages: entries as objects, labels per entry ---------------------------------
+    def _ship_staged(
+        self, lines: list[CompleteLine], commit: tuple[FileIdentity | None, int]
+    ) -> None:
+        assert self._stages is not None
+        self._chunk_seq += 1
+        seq = self._chunk_seq
+        file_id = self._file_id
+        resume_file, resume_offset = self._last_commit
+        if resume_file != file_id:
+            resume_offset = 0 if resume_file is None else resume_offset
+        parse = self._parse
+        base_md = dict(self._target_metadata)
+        want_account, want_user, want_request = self._want_ids
+        by_stream = "stream" in self._cfg.labels
+        truncated = 0
+        entries: list[Entry] = []
+        for ts_ns, stream, text, cut, end, _attrs in lines:
+            if cut:
+                truncated += 1
+            fields: dict[str, str] = {}
+            metadata = base_md
+            if parse is not None:
+                level, account, user, request = parse(text)
+                fields["level"] = level
+                if account is not None or user is not None or request is not None:
+                    metadata = dict(base_md)
+                    if account is not None:
+                        fields["accountId"] = account
+                        if want_account:
+                            metadata["accountId"] = account
+                    if user is not None:
+                        fields["userId"] = user
+                        if want_user:
+                            metadata["userId"] = user
+                    if request is not None:
+                        fields["requestId"] = request
+                        if want_request:
+                            metadata["requestId"] = request
+            else:
+                level = "unknown"
+            labels = self._labels_for(stream if by_stream else "", level)
+            entries.append(
+                Entry(
+                    ts_ns, text, stream, labels, fields, metadata, (seq, resume_offset, resume_file)
+                )
+            )
+            resume_file, resume_offset = file_id, end or resume_offset
+        if truncated:
+            self._metrics.truncated_lines.inc(truncated)
+        out = self._stages.process(entries)
+        self._last_commit = commit
+        self._ship_entries(out, commit)
+
+    def _ship_entries(self, entries: list[Entry], commit: tuple[FileIdentity | None, int]) -> None:
+        """Group staged entries by their label sets and hand them on; the commit stays
+        behind anything a stage still holds."""
+        assert self._stages is not None
+        held = self._stages.oldest_held()
+        if held is not None:
+            commit = (held[2], held[1])
+        min_ts = self._min_ts_ns
+        by_labels: dict[int, tuple[StreamLabels, list[PushEntry]]] = {}
+        size = count = too_old = 0
+        oldest_ts = 0
+        levels: dict[str, int] = {}
+        # Entries without ids share their target's metadata dict: encode it once.
+        md_cache: dict[int, tuple[tuple[tuple[str, str], ...], int]] = {}
+        for e in entries:
+            if e.ts_ns < min_ts:
+                too_old += 1
+                continue
+            group = by_labels.get(id(e.labels))
+            if group is None:
+                group = by_labels[id(e.labels)] = (self._stream_labels_of(e.labels), [])
+            md = e.metadata
+            known = md_cache.get(id(md))
+            if known is None:
+                known = md_cache[id(md)] = (
+                    tuple(md.items()),
+                    sum(len(k) + len(v) for k, v in md.items()),
+                )
+            group[1].append(PushEntry(e.ts_ns, e.line, known[0]))
+            size += len(e.line) + known[1]
+            if not count or e.ts_ns < oldest_ts:
+                oldest_ts = e.ts_ns
+            count += 1
+            level = e.labels.get("level") or e.fields.get("level") or "unknown"
+            levels[level] = levels.get(level, 0) + 1
+        if too_old:
+            self._metrics.dropped_entries.labels("too_old").inc(too_old)
+        if commit[0] is None:
+            return
+        groups: dict[StreamLabels, list[PushEntry]] = {}
+        for labels, pushed in by_labels.values():
+            existing = groups.get(labels)
+            if existing is None:
+                groups[labels] = pushed
+            else:
+                existing.extend(pushed)
+        self._shipper.add_group(self._key, groups, count, size, oldest_ts, commit)
+        counter = self._metrics.log_lines
+        for level, n in levels.items():
+            counter.labels(self._service, level).inc(n)
+
+    def _labels_for(self, stream: str, level: str) -> dict[str, str]:
+        """The label dict entries of one (stream, level) share until a stage changes it."""
+        labels = self._base_labels.get((stream, level))
+        if labels is None:
+            labels = self._base_labels[(stream, level)] = self._build_labels(
+                stream, level
+            ).as_dict()
+        return labels
+
+    def _stream_labels_of(self, labels: dict[str, str]) -> StreamLabels:
+        pairs = tuple(sorted((k, v) for k, v in labels.items() if v != ""))
+        if not pairs:
+            # Stages removed every label (label_allow of names this target lacks): Loki
+            # refuses an empty label set, so the stream keeps a name, as Loki's own
+            # service_name default does.
+            pairs = (("service_name", self._service),)
+        found = self._stream_labels.get(pairs)
+        if found is None:
+            if len(pairs) > MAX_LABELS:
+                wanted = self._cfg.labels
+                keep = [k for k in wanted if k in labels][:MAX_LABELS]
+                keep += [k for k, _ in pairs if k not in keep][: MAX_LABELS - len(keep)]
+                pairs = tuple(sorted((k, labels[k]) for k in keep))
+            found = StreamLabels(pairs, render_labels(pairs))
+            if len(self._stream_labels) > 10_000:  # labels from fields: stay bounded
+                self._stream_labels.clear()
+            self._stream_labels[pairs] = found
+        return found
 
     def _build_labels(self, stream: str, level: str) -> StreamLabels:
         # Target labels were chosen and bounded by discovery; add the per-line ones.

@@ -336,7 +336,7 @@ class _Source:
                 self.unreadable = str(exc)
                 return
         else:
-            prefix = _plain_prefix(self.fd)
+            prefix = plain_prefix(self.fd)
             self.fp_complete = prefix.endswith(b"\n") or len(prefix) >= FINGERPRINT_MAX
         if len(prefix) != self.fp.length:
             self.fp = Fingerprint.of(prefix)
@@ -387,7 +387,7 @@ class _Source:
         )
 
 
-def _plain_prefix(fd: int) -> bytes:
+def plain_prefix(fd: int) -> bytes:
     buf = bytearray()
     while len(buf) < FINGERPRINT_MAX:
         block = os.pread(fd, min(4096, FINGERPRINT_MAX - len(buf)), len(buf))
@@ -727,7 +727,7 @@ class FileFollower:
             self._start_at_end = False  # a file created after we started is read whole
             return
         if self._start_at_end:
-            src.offset = _last_line_end(src.fd, os.fstat(src.fd).st_size)
+            src.offset = last_line_end(src.fd, os.fstat(src.fd).st_size)
             self._start_at_end = False
         self._current = src
         self._missing_since = None
@@ -1115,7 +1115,7 @@ def _key(sib: _Sibling) -> tuple[int, int, int, bool]:
     return sib.index, sib.dev, sib.inode, sib.compressed
 
 
-def _last_line_end(fd: int, size: int) -> int:
+def last_line_end(fd: int, size: int) -> int:
     """Offset just after the last ``\\n`` at or before ``size`` (0 if none)."""
     pos = size
     while pos > 0:

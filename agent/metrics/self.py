@@ -44,6 +44,19 @@ class AgentMetrics:
             registry=registry,
         )
         self.build_info.labels(__version__, speedups.mode()).set(1)
+        self.stage_dropped = Counter(
+            "nexo_agent_stage_dropped_entries_total",
+            "Entries a pipeline stage dropped (drop, sample, limit), by stage and reason.",
+            ["stage", "reason"],
+            registry=registry,
+        )
+        self.stage_changed = Counter(
+            "nexo_agent_stage_changed_entries_total",
+            "Entries a pipeline stage changed (redact, replace, multiline joins, "
+            "timestamp, output...), by stage.",
+            ["stage"],
+            registry=registry,
+        )
         self.read_bytes = Counter(
             "nexo_agent_read_bytes_total",
             "Bytes read from log files.",

@@ -115,6 +115,7 @@ class StaticFileDiscovery:
             path=path,
             name=str(path),
             labels=bounded_labels(candidates, self._pipeline),
+            file_group=next(i for i, s in enumerate(self._files) if s is spec),
         )
 
     def _count_error(self) -> None:
