@@ -220,3 +220,65 @@ async def test_a_lossless_limit_holds_reading_and_loses_nothing(
         agent.terminate()
     assert sorted(int(e.line) for e in got) == list(range(1, 301))
     assert took > 2.0  # 300 entries at 100/s after a burst of 20
+
+
+async def test_extraction_stages_and_the_other_label_rules_end_to_end(
+    tmp_path: Path, loki: LokiBackend, run_container: Any
+) -> None:
+    host = unique_host()
+    prefix = f"stages-{uuid.uuid4().hex[:8]}-"
+    config = e2e_config(tmp_path, loki, host, prefix)
+    config["logs"]["pipeline"] = {
+        "stages": [
+            {"json": {"expressions": {"route": "req.url", "status": "res.status", "msg": ""}}},
+            {"regex": {"match": '{route=""}', "expression": "^(?P<verb>GET|POST) (?P<path>\\S+)"}},
+            {"logfmt": {"mapping": {"tenant": ""}}},
+            {"labels": {"values": {"status": "", "verb": ""}}},
+            {"structured_metadata": {"values": {"route": "", "tenant": ""}}},
+            {"static_labels": {"values": {"team": "payments"}}},
+            {"label_drop": {"names": ["stream"]}},
+            {"replace": {"expression": "card=(\\d+)", "replace": "****"}},
+            {"output": {"match": '{route=~"/api/.*"}', "source": "msg"}},
+        ]
+    }
+    agent = AgentProcess(tmp_path, config)
+    agent.start()
+    try:
+        await agent.wait_healthy()
+        json_line = (
+            '{"level":"info","msg":"served","req":{"url":"/api/orders"},"res":{"status":201}}'
+        )
+        run_container(
+            f"echo '{json_line}'; echo 'POST /login tenant=acme card=4111'; sleep 3600",
+            name=prefix + "app",
+        )
+        # Labels from a container's own compose file: JSON only, Java-style joins, masking.
+        run_container(
+            "echo 'level=warn user=x password=hunter2'; echo 'Exception in main'; "
+            "printf '\\tat a.B.c(B.java:1)\\n'; sleep 3600",
+            name=prefix + "labelled",
+            labels={
+                "nexo.logs.format": "text",
+                "nexo.logs.multiline": "java",
+                "nexo.logs.redact": "secrets",
+            },
+        )
+        got = await loki.wait_for({"host": host}, 4, within=60)
+        await asyncio.sleep(1.5)
+        got = await loki.fetch({"host": host})
+    finally:
+        agent.terminate()
+    app = {e.line: e for e in got if e.labels.get("container") == prefix + "app"}
+    assert set(app) == {"served", "POST /login tenant=acme card=****"}, list(app)
+    served = app["served"]
+    assert served.labels["status"] == "201" and served.labels["team"] == "payments"
+    assert "stream" not in served.labels
+    assert served.metadata["route"] == "/api/orders"
+    login = app["POST /login tenant=acme card=****"]
+    assert login.labels["verb"] == "POST" and login.metadata["tenant"] == "acme"
+    labelled = [e for e in got if e.labels.get("container") == prefix + "labelled"]
+    lines = sorted(e.line for e in labelled)
+    assert lines == ["Exception in main\n\tat a.B.c(B.java:1)", "level=warn user=x password=***"]
+    # nexo.logs.format=text: the level word only, no key=value fields or ids
+    warn = next(e for e in labelled if e.line.startswith("level="))
+    assert warn.labels["level"] == "warn" and "userId" not in warn.metadata
