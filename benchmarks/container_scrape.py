@@ -17,6 +17,8 @@ removed at the end, also on Ctrl-C.
 
     python -m benchmarks.container_scrape            # 1, 10, 50, 100 containers
     python -m benchmarks.container_scrape --quick    # 1 and 5 containers
+    python -m benchmarks.container_scrape --open-per-read   # cgroup files not held open
+                                                            # (as before issue 11)
 """
 
 from __future__ import annotations
@@ -125,12 +127,14 @@ def wall_ms(action: Callable[[], object], repeat: int) -> list[float]:
     return samples
 
 
-def measure(client: Any, count: int, repeat: int) -> dict[str, float]:
+def measure(client: Any, count: int, repeat: int, open_per_read: bool = False) -> dict[str, float]:
     with running_containers(client, count, uuid.uuid4().hex[:8]) as containers:
         now = [time.time()]
         collector = ContainerCollector(
             ContainerMetricsConfig(), StaticSource(containers), clock=lambda: now[0]
         )
+        if open_per_read:
+            collector.held_files.limit = 0
         registry = CollectorRegistry(auto_describe=False)
         registry.register(collector)
         first = cpu_ms(lambda: list(collector.collect()), 1)[0]
@@ -164,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 and 5 containers only")
     parser.add_argument("--repeat", type=int, default=20, help="scrapes measured per size")
     parser.add_argument("--json", action="store_true", help="print results as JSON lines")
+    parser.add_argument(
+        "--open-per-read",
+        action="store_true",
+        help="open and close every cgroup file per read instead of holding it open",
+    )
     args = parser.parse_args(argv)
 
     import docker
@@ -177,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{'refresh ms':>11} {'render ms':>10} {'collect us/ctr':>15} {'render us/ctr':>14}"
         )
     for count in sizes:
-        r = measure(client, count, args.repeat)
+        r = measure(client, count, args.repeat, args.open_per_read)
         results.append(r)
         if args.json:
             print(json.dumps(r))

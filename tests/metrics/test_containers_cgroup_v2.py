@@ -564,7 +564,7 @@ def test_files_stay_open_between_scrapes_within_the_budget_and_are_given_back(
         [FakeContainer(CID_CGROUPFS, "one", 5), FakeContainer(CID_SYSTEMD, "two", 6)]
     )
     collector = ContainerCollector(host.config(), source)
-    held = collector._resolver.held
+    held = collector.held_files
     held.limit = len(UNLIMITED) + 3  # all of one container's files, a few of the other's
     s = scrape(collector)
     assert held.held == held.limit
@@ -598,9 +598,9 @@ def test_files_stay_open_between_scrapes_within_the_budget_and_are_given_back(
 def test_without_a_budget_every_read_opens_the_file(host: Host) -> None:
     host.cgroup(f"docker/{CID_CGROUPFS}", UNLIMITED)
     collector = ContainerCollector(host.config(), Inventory([FakeContainer(CID_CGROUPFS, "x", 5)]))
-    collector._resolver.held.limit = 0
+    collector.held_files.limit = 0
     assert one(scrape(collector), "container_memory_usage_bytes") == 4096
-    assert collector._resolver.held.held == 0
+    assert collector.held_files.held == 0
 
 
 def test_listing_failure_is_reported_as_scrape_error(host: Host) -> None:

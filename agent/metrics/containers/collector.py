@@ -40,7 +40,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from agent.config import DEFAULT_DOCKER_ROOT, ContainerMetricsConfig
-from agent.metrics.containers.cgroups import CgroupHandle, CgroupLayout, CgroupReads, CgroupResolver
+from agent.metrics.containers.cgroups import (
+    CgroupHandle,
+    CgroupLayout,
+    CgroupReads,
+    CgroupResolver,
+    HeldFiles,
+)
 from agent.metrics.containers.devices import BlockDeviceNames
 from agent.metrics.containers.exposition import ContainerFamily, IdentityLabels
 from agent.metrics.containers.fsusage import LayerUsage, WritableLayerSampler
@@ -328,6 +334,11 @@ class ContainerCollector(Collector):
         )
         if self.layout.version == 0:
             log.warning("no cgroup filesystem under %s: no container metrics", cfg.cgroupfs)
+
+    @property
+    def held_files(self) -> HeldFiles:
+        """The budget of cgroup files held open between scrapes (benchmarks set it)."""
+        return self._resolver.held
 
     def describe(self) -> list[Metric]:
         # Registering must not trigger a scrape; the families are dynamic anyway.
