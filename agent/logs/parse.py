@@ -239,6 +239,7 @@ def _walk(obj: dict[str, object], slots: _Slots, id_role: int | None, depth: int
 
 
 def _parse_json(obj: dict[str, object]) -> ParsedFields:
+    """Level and ids of a line already decoded as a JSON object."""
     slots: _Slots = [None, None, None, None, None]
     if _native_walk is not None:  # the same walk in C (agent/logs/speedups.py)
         _native_walk(obj, slots, None, 2, _KEY_ROLES, _NESTS, _LEVEL, MAX_VALUE_LEN)
@@ -397,14 +398,14 @@ def parse_line(line: str) -> ParsedFields:
     if not line:
         return UNKNOWN
     if line[0] in "{ \t":  # only JSON candidates pay for the call
-        obj = _json_object(line)
+        obj = json_object(line)
         if obj is not None:
             return _parse_json(obj)
     return _parse_text(line)
 
 
-def _json_object(line: str) -> dict[str, object] | None:
-    """The line as a JSON object, when it is one."""
+def json_object(line: str) -> dict[str, object] | None:
+    """The line as a JSON object, when it is one (the stages keep it as the line's fields)."""
     first = line[:1]
     if first == "{" or (first in (" ", "\t") and line.lstrip().startswith("{")):
         try:
@@ -417,7 +418,7 @@ def _json_object(line: str) -> dict[str, object] | None:
 
 
 def _parse_json_only(line: str) -> ParsedFields:
-    obj = _json_object(line)
+    obj = json_object(line)
     if obj is not None:
         return _parse_json(obj)
     return _parse_level_only(line)
@@ -432,6 +433,9 @@ def _parse_level_only(line: str) -> ParsedFields:
 
 def _parse_text_pairs(line: str) -> ParsedFields:
     return _parse_text(line) if line else UNKNOWN
+
+
+parse_json_object = _parse_json
 
 
 def parser_for(fmt: str | None) -> Callable[[str], ParsedFields]:

@@ -18,7 +18,7 @@ import time
 from agent.config import PipelineConfig
 from agent.logs.dockerjson import CompleteLine, PartialLineBuffer
 from agent.logs.model import LogTarget, PushEntry, StreamLabels, render_labels
-from agent.logs.parse import parser_for
+from agent.logs.parse import json_object, parse_json_object, parser_for
 from agent.logs.shipper import Shipper
 from agent.logs.stages.base import Entry, StagePipeline
 from agent.logs.tail import Chunk, FileFollower, FileIdentity, Lost, ReadFailed, Truncated
@@ -88,6 +88,9 @@ class TargetReader:
         # stage holding entries back (multiline, limit) keeps the position behind them.
         self._stages = stages if stages else None
         self._parse = parser_for(parse_format) if pipeline.parse else None
+        # With stages, a JSON line is decoded once: the built-in parsing and the stages'
+        # fields share the object.
+        self._reuse_json = pipeline.parse and parse_format in (None, "json")
         self._chunk_seq = 0
         self._last_commit: tuple[FileIdentity | None, int] = (None, 0)
         self._base_labels: dict[tuple[str, str], dict[str, str]] = {}
@@ -397,13 +400,18 @@ class TargetReader:
         by_stream = "stream" in self._cfg.labels
         truncated = 0
         entries: list[Entry] = []
+        reuse_json = self._reuse_json
         for ts_ns, stream, text, cut, end, _attrs in lines:
             if cut:
                 truncated += 1
             fields: dict[str, str] = {}
             metadata = base_md
+            obj = json_object(text) if reuse_json and text and text[0] in "{ \t" else None
             if parse is not None:
-                level, account, user, request = parse(text)
+                if obj is not None:
+                    level, account, user, request = parse_json_object(obj)
+                else:
+                    level, account, user, request = parse(text)
                 fields["level"] = level
                 if account is not None or user is not None or request is not None:
                     metadata = dict(base_md)
@@ -422,11 +430,13 @@ class TargetReader:
             else:
                 level = "unknown"
             labels = self._labels_for(stream if by_stream else "", level)
-            entries.append(
-                Entry(
-                    ts_ns, text, stream, labels, fields, metadata, (seq, resume_offset, resume_file)
-                )
+            entry = Entry(
+                ts_ns, text, stream, labels, fields, metadata, (seq, resume_offset, resume_file)
             )
+            if obj is not None:
+                entry.parsed = True
+                entry.raw = obj
+            entries.append(entry)
             resume_file, resume_offset = file_id, end or resume_offset
         if truncated:
             self._metrics.truncated_lines.inc(truncated)
