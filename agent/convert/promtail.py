@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from agent.config import PipelineConfig
 from agent.convert.globs import expand_braces
 from agent.convert.promtail_docker import DockerTranslator
 from agent.convert.promtail_stages import (
@@ -65,15 +66,7 @@ _LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "error": "er
 # Labels nexo-agent sets itself, ahead of configured fixed labels (targets.py: builtin
 # labels first, first wins; stream and level per line): a fixed value for one of them only
 # takes effect from a static_labels stage.
-_OWN_DOCKER_LABELS = {
-    "host",
-    "container",
-    "compose_project",
-    "compose_service",
-    "service_name",
-    "stream",
-    "level",
-}
+_OWN_DOCKER_LABELS = set(PipelineConfig().labels)
 _OWN_FILE_LABELS = {"host", "filename", "stream", "level"}
 # Marks docker-only stages when logs.files exist too: logs.pipeline.stages runs on files as
 # well, and only container entries carry a container label.

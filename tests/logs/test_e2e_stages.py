@@ -35,6 +35,18 @@ def metrics_text(agent: AgentProcess) -> str:
         return str(response.read().decode())
 
 
+def staged_agent(
+    tmp_path: Path, loki: LokiBackend, stages: list[dict[str, Any]] | None = None
+) -> tuple[AgentProcess, str, str]:
+    """An agent for this test's containers (prefix) and host label, with ``stages``."""
+    host = unique_host()
+    prefix = f"stages-{uuid.uuid4().hex[:8]}-"
+    config = e2e_config(tmp_path, loki, host, prefix)
+    if stages is not None:
+        config["logs"]["pipeline"] = {"stages": stages}
+    return AgentProcess(tmp_path, config), host, prefix
+
+
 def six_stages() -> list[dict[str, Any]]:
     return [
         {"multiline": {"preset": "nestjs", "max_wait": "500ms"}},
@@ -128,9 +140,7 @@ async def test_stages_and_container_labels_shape_what_arrives(
 async def test_an_invalid_label_is_warned_about_once_and_the_container_ships_unmodified(
     tmp_path: Path, loki: LokiBackend, run_container: Any
 ) -> None:
-    host = unique_host()
-    prefix = f"stages-{uuid.uuid4().hex[:8]}-"
-    agent = AgentProcess(tmp_path, e2e_config(tmp_path, loki, host, prefix))
+    agent, host, prefix = staged_agent(tmp_path, loki)
     agent.start()
     try:
         await agent.wait_healthy()
@@ -150,13 +160,9 @@ async def test_an_invalid_label_is_warned_about_once_and_the_container_ships_unm
 async def test_a_secret_split_across_a_16k_partial_is_masked_in_the_joined_line(
     tmp_path: Path, loki: LokiBackend, run_container: Any
 ) -> None:
-    host = unique_host()
-    prefix = f"stages-{uuid.uuid4().hex[:8]}-"
     # Docker cuts at 16384 bytes: "password=hunter2secret" straddles the cut.
     pad = 16384 - len("start password=hunt") - 1
-    config = e2e_config(tmp_path, loki, host, prefix)
-    config["logs"]["pipeline"] = {"stages": [{"redact": {"detectors": ["secrets"]}}]}
-    agent = AgentProcess(tmp_path, config)
+    agent, host, prefix = staged_agent(tmp_path, loki, [{"redact": {"detectors": ["secrets"]}}])
     agent.start()
     try:
         await agent.wait_healthy()
@@ -177,13 +183,9 @@ async def test_a_secret_split_across_a_16k_partial_is_masked_in_the_joined_line(
 async def test_a_multiline_block_that_never_ends_is_cut_and_reading_goes_on(
     tmp_path: Path, loki: LokiBackend, run_container: Any
 ) -> None:
-    host = unique_host()
-    prefix = f"stages-{uuid.uuid4().hex[:8]}-"
-    config = e2e_config(tmp_path, loki, host, prefix)
-    config["logs"]["pipeline"] = {
-        "stages": [{"multiline": {"firstline": "^START", "max_lines": 50, "max_wait": "1s"}}]
-    }
-    agent = AgentProcess(tmp_path, config)
+    agent, host, prefix = staged_agent(
+        tmp_path, loki, [{"multiline": {"firstline": "^START", "max_lines": 50, "max_wait": "1s"}}]
+    )
     agent.start()
     try:
         await agent.wait_healthy()
@@ -204,11 +206,9 @@ async def test_a_multiline_block_that_never_ends_is_cut_and_reading_goes_on(
 async def test_a_lossless_limit_holds_reading_and_loses_nothing(
     tmp_path: Path, loki: LokiBackend, run_container: Any
 ) -> None:
-    host = unique_host()
-    prefix = f"stages-{uuid.uuid4().hex[:8]}-"
-    config = e2e_config(tmp_path, loki, host, prefix)
-    config["logs"]["pipeline"] = {"stages": [{"limit": {"rate": 100, "burst": 20, "drop": False}}]}
-    agent = AgentProcess(tmp_path, config)
+    agent, host, prefix = staged_agent(
+        tmp_path, loki, [{"limit": {"rate": 100, "burst": 20, "drop": False}}]
+    )
     agent.start()
     try:
         await agent.wait_healthy()
@@ -225,11 +225,10 @@ async def test_a_lossless_limit_holds_reading_and_loses_nothing(
 async def test_extraction_stages_and_the_other_label_rules_end_to_end(
     tmp_path: Path, loki: LokiBackend, run_container: Any
 ) -> None:
-    host = unique_host()
-    prefix = f"stages-{uuid.uuid4().hex[:8]}-"
-    config = e2e_config(tmp_path, loki, host, prefix)
-    config["logs"]["pipeline"] = {
-        "stages": [
+    agent, host, prefix = staged_agent(
+        tmp_path,
+        loki,
+        [
             {"json": {"expressions": {"route": "req.url", "status": "res.status", "msg": ""}}},
             {"regex": {"match": '{route=""}', "expression": "^(?P<verb>GET|POST) (?P<path>\\S+)"}},
             {"logfmt": {"mapping": {"tenant": ""}}},
@@ -239,9 +238,8 @@ async def test_extraction_stages_and_the_other_label_rules_end_to_end(
             {"label_drop": {"names": ["stream"]}},
             {"replace": {"expression": "card=(\\d+)", "replace": "****"}},
             {"output": {"match": '{route=~"/api/.*"}', "source": "msg"}},
-        ]
-    }
-    agent = AgentProcess(tmp_path, config)
+        ],
+    )
     agent.start()
     try:
         await agent.wait_healthy()

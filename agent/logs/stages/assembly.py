@@ -58,7 +58,6 @@ class TargetStages:
         context = StageContext(
             metrics=self.context.metrics,
             clock=self.context.clock,
-            source=target.name,
             shared=self.context.shared,
         )
         return build_pipeline(self.specs_for(target, rules), context)

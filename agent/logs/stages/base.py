@@ -180,8 +180,6 @@ class StageContext:
 
     metrics: AgentMetrics | None = None
     clock: Callable[[], float] | None = None
-    # Where this pipeline's entries come from (a container name), for warnings.
-    source: str = ""
     shared: dict[str, Any] = field(default_factory=dict)
 
 

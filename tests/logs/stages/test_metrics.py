@@ -255,11 +255,9 @@ def test_two_containers_feed_one_family_registered_once() -> None:
         ]
     )
     pipelines = []
-    for name in ("api", "web"):
+    for _container in ("api", "web"):
         # as TargetStages.pipeline_for builds each target's context
-        target = StageContext(
-            metrics=context.metrics, clock=context.clock, source=name, shared=context.shared
-        )
+        target = StageContext(metrics=context.metrics, clock=context.clock, shared=context.shared)
         pipelines.append(build_pipeline(shared_specs, target))
     pipelines[0].process([entry('{"ms": 50}', labels={"container": "api"})] * 2)
     pipelines[1].process([entry('{"ms": 500}', labels={"container": "web"})])
