@@ -32,6 +32,7 @@ from agent.metrics.containers import ContainerCollector, build_container_collect
 from agent.metrics.host import AgentProcessCollector, build_host_collector
 from agent.metrics.self import AgentMetrics
 from agent.metrics.server import MetricsServer
+from agent.metrics.webconfig import WebConfigError
 
 if TYPE_CHECKING:
     from agent.logs.pipeline import LogPipeline
@@ -75,8 +76,19 @@ class Agent:
 
             self.pipeline = LogPipeline(config, self.metrics, self.inventory, dry_run=dry_run)
             self.registry.register(self.pipeline.lag_collector())
+        server = config.server
+        web_config = None
+        if server.web_config_file is not None:
+            from agent.metrics.webconfig import WebConfigWatcher
+
+            web_config = WebConfigWatcher(server.web_config_file)
         self.server = MetricsServer(
-            self.registry, config.server.listen_address, ready=self._readiness
+            self.registry,
+            server.listen_address,
+            ready=self._readiness,
+            web_config=web_config,
+            max_concurrent_scrapes=server.max_concurrent_scrapes,
+            health_endpoints_open=server.health_endpoints_open,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,7 +120,7 @@ class Agent:
             "nexo-agent started",
             extra={
                 "version": __version__,
-                "listen": f"{self.server.host}:{self.server.port}",
+                "listen": f"{self.server.scheme}://{self.server.host}:{self.server.port}",
                 "dry_run": self.dry_run,
                 "speedups": speedups.mode(),
             },
@@ -172,7 +184,7 @@ def run(config: AgentConfig, dry_run: bool = False) -> int:
     gc.set_threshold(100_000, 50, 100)
     try:
         uvloop.run(Agent(config, dry_run=dry_run).serve())
-    except OSError as exc:  # e.g. the listen port is taken
+    except (OSError, WebConfigError) as exc:  # the listen port is taken, the web config broke
         log.error("nexo-agent failed to start", extra={"error": str(exc)})
         return 1
     return 0

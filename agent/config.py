@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -287,6 +288,25 @@ class ContainerMetricsConfig(_Section):
 
 class ServerConfig(_Section):
     listen_address: str = "0.0.0.0:9101"
+    # A Prometheus exporters' web config (TLS, basic auth, headers, rate limit): the same
+    # file node_exporter's --web.config.file reads. Checked at load; reloaded when it changes.
+    web_config_file: Path | None = None
+    # node_exporter's --web.max-requests: scrapes in flight beyond this get 503 at once (0: no cap).
+    max_concurrent_scrapes: int = Field(default=40, ge=0)
+    # /healthz and /ready answer without credentials (container healthchecks, probes).
+    health_endpoints_open: bool = True
+
+    @field_validator("web_config_file")
+    @classmethod
+    def _web_config_loads(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            from agent.metrics.webconfig import WebConfigError, load_web_config
+
+            try:
+                load_web_config(path)
+            except WebConfigError as exc:
+                raise ValueError(f"{path}: {exc}") from None
+        return path
 
 
 class MetricsConfig(_Section):

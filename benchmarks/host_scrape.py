@@ -13,21 +13,29 @@ ratio, and written as JSON.
 
     python -m benchmarks.host_scrape                    # 20 rounds x 25 scrapes each
     python -m benchmarks.host_scrape --rounds 5 --gzip  # quicker, with Accept-Encoding: gzip
+    python -m benchmarks.host_scrape --tls              # TLS + basic auth on both
+
+With ``--tls`` both servers read the same Prometheus web config file (a throwaway CA's
+certificate for 127.0.0.1 and one bcrypt user) and the client scrapes over TLS with basic
+auth, on a kept-alive connection as Prometheus does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +67,48 @@ def node_exporter_args(cfg: HostMetricsConfig, port: int, textfile_dir: str) -> 
     ]
 
 
-def wait_ready(url: str, timeout: float = 15.0) -> None:
+@dataclass(frozen=True)
+class Secured:
+    """A web config file both servers read, and what a client needs to pass it."""
+
+    web_config: Path
+    ca_file: Path
+    authorization: str
+
+    @classmethod
+    def create(cls, directory: Path) -> Secured:
+        import bcrypt
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1")
+        ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+        cert.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
+        cert.private_key_pem.write_to_path(str(directory / "server.key"))
+        # bcrypt's default cost (12), as an operator would hash with htpasswd -B -C 12
+        hashed = bcrypt.hashpw(b"bench-password", bcrypt.gensalt()).decode()
+        web_config = directory / "web-config.yml"
+        web_config.write_text(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+            f"basic_auth_users:\n  prometheus: '{hashed}'\n"
+        )
+        token = base64.b64encode(b"prometheus:bench-password").decode()
+        return cls(web_config, directory / "ca.pem", f"Basic {token}")
+
+    def client_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+def wait_ready(url: str, timeout: float = 15.0, secured: Secured | None = None) -> None:
     deadline = time.monotonic() + timeout
+    request = urllib.request.Request(url)
+    context = None
+    if secured is not None:
+        request.add_header("Authorization", secured.authorization)
+        context = secured.client_context()
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=2, context=context) as response:
                 response.read()
                 return
         except OSError:
@@ -72,10 +117,15 @@ def wait_ready(url: str, timeout: float = 15.0) -> None:
             time.sleep(0.05)
 
 
-def families(url: str) -> set[str]:
+def families(url: str, secured: Secured | None = None) -> set[str]:
     """Host families (node_*, process_*) a target serves, once it is up."""
-    wait_ready(url)
-    with urllib.request.urlopen(url, timeout=10) as response:
+    wait_ready(url, secured=secured)
+    request = urllib.request.Request(url)
+    context = None
+    if secured is not None:
+        request.add_header("Authorization", secured.authorization)
+        context = secured.client_context()
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
         text = response.read().decode()
     return {
         line.split()[2]
@@ -84,15 +134,21 @@ def families(url: str) -> set[str]:
     }
 
 
-def start_node_exporter(binary: str, port: int, textfile_dir: str) -> subprocess.Popen[bytes]:
+def start_node_exporter(
+    binary: str, port: int, textfile_dir: str, secured: Secured | None = None
+) -> subprocess.Popen[bytes]:
+    web = [f"--web.config.file={secured.web_config}"] if secured else []
     return subprocess.Popen(
-        [binary, *node_exporter_args(HostMetricsConfig(), port, textfile_dir)],
+        [binary, *node_exporter_args(HostMetricsConfig(), port, textfile_dir), *web],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
-def start_agent(port: int, textfile_dir: str) -> subprocess.Popen[bytes]:
+def start_agent(
+    port: int, textfile_dir: str, secured: Secured | None = None
+) -> subprocess.Popen[bytes]:
+    web = ["--web-config", str(secured.web_config)] if secured else []
     return subprocess.Popen(
         [
             sys.executable,
@@ -102,6 +158,7 @@ def start_agent(port: int, textfile_dir: str) -> subprocess.Popen[bytes]:
             str(port),
             "--textfile-dir",
             textfile_dir,
+            *web,
         ],
         cwd=Path(__file__).resolve().parent.parent,
     )
@@ -110,11 +167,15 @@ def start_agent(port: int, textfile_dir: str) -> subprocess.Popen[bytes]:
 class Scraper:
     """A keep-alive HTTP/1.1 client, like Prometheus reusing its connection."""
 
-    def __init__(self, port: int, gzip: bool) -> None:
-        self._conn = socket.create_connection(("127.0.0.1", port))
+    def __init__(self, port: int, gzip: bool, secured: Secured | None = None) -> None:
+        conn = socket.create_connection(("127.0.0.1", port))
+        if secured is not None:
+            conn = secured.client_context().wrap_socket(conn, server_hostname="127.0.0.1")
+        self._conn = conn
         encoding = "Accept-Encoding: gzip\r\n" if gzip else ""
+        auth = f"Authorization: {secured.authorization}\r\n" if secured else ""
         self._request = (
-            f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{encoding}"
+            f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{encoding}{auth}"
             "Accept: text/plain;version=0.0.4\r\n\r\n"
         ).encode()
         self._file = self._conn.makefile("rb")
@@ -149,8 +210,10 @@ class Scraper:
         self._conn.close()
 
 
-def measure(pid: int, port: int, batch: int, gzip: bool) -> dict[str, float]:
-    scraper = Scraper(port, gzip)
+def measure(
+    pid: int, port: int, batch: int, gzip: bool, secured: Secured | None = None
+) -> dict[str, float]:
+    scraper = Scraper(port, gzip, secured)
     try:
         scraper.scrape()  # connection and first-scrape warm-up outside the window
         latencies = []
@@ -171,7 +234,11 @@ def measure(pid: int, port: int, batch: int, gzip: bool) -> dict[str, float]:
 
 
 def run(
-    rounds: int = 20, batch: int = 25, gzip: bool = False, textfile_dir: str | None = None
+    rounds: int = 20,
+    batch: int = 25,
+    gzip: bool = False,
+    textfile_dir: str | None = None,
+    secured: Secured | None = None,
 ) -> dict[str, Any]:
     """Both targets measured in the same run; medians over rounds and the ratios."""
     from benchmarks.agent_process import free_port
@@ -184,15 +251,18 @@ def run(
     textfile.mkdir(parents=True, exist_ok=True)
     (textfile / "bench.prom").write_text('# TYPE bench_info gauge\nbench_info{job="cron"} 1\n')
     ne_port, agent_port = free_port(), free_port()
-    node_exporter = start_node_exporter(binary, ne_port, str(textfile))
-    agent = start_agent(agent_port, str(textfile))
+    node_exporter = start_node_exporter(binary, ne_port, str(textfile), secured)
+    agent = start_agent(agent_port, str(textfile), secured)
+    scheme = "https" if secured else "http"
     try:
-        ne_families = families(f"http://127.0.0.1:{ne_port}/metrics")
-        agent_families = families(f"http://127.0.0.1:{agent_port}/metrics")
+        ne_families = families(f"{scheme}://127.0.0.1:{ne_port}/metrics", secured)
+        agent_families = families(f"{scheme}://127.0.0.1:{agent_port}/metrics", secured)
         results: dict[str, list[dict[str, float]]] = {"agent": [], "node_exporter": []}
         for _ in range(rounds):
-            results["node_exporter"].append(measure(node_exporter.pid, ne_port, batch, gzip))
-            results["agent"].append(measure(agent.pid, agent_port, batch, gzip))
+            results["node_exporter"].append(
+                measure(node_exporter.pid, ne_port, batch, gzip, secured)
+            )
+            results["agent"].append(measure(agent.pid, agent_port, batch, gzip, secured))
         peak_rss = {
             "agent": peak_rss_bytes(agent.pid),
             "node_exporter": peak_rss_bytes(node_exporter.pid),
@@ -214,6 +284,7 @@ def run(
         "rounds": rounds,
         "scrapes_per_round": batch,
         "gzip": gzip,
+        "tls_basic_auth": secured is not None,
     }
     for name, measured in results.items():
         summary[name] = {
@@ -231,7 +302,7 @@ def run(
     return summary
 
 
-def serve(port: int, textfile_dir: str) -> None:
+def serve(port: int, textfile_dir: str, web_config: str | None = None) -> None:
     """The agent side: the real MetricsServer with the host and process collectors."""
     from prometheus_client import CollectorRegistry
 
@@ -243,7 +314,12 @@ def serve(port: int, textfile_dir: str) -> None:
         build_host_collector(HostMetricsConfig(textfile_directory=Path(textfile_dir)))
     )
     registry.register(AgentProcessCollector())
-    server = MetricsServer(registry, f"127.0.0.1:{port}")
+    watcher = None
+    if web_config:
+        from agent.metrics.webconfig import WebConfigWatcher
+
+        watcher = WebConfigWatcher(web_config)
+    server = MetricsServer(registry, f"127.0.0.1:{port}", web_config=watcher)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -270,13 +346,22 @@ def main() -> None:
     parser.add_argument("--gzip", action="store_true", help="send Accept-Encoding: gzip")
     parser.add_argument("--output", default="/tmp/nexo-bench-host_scrape.json")
     parser.add_argument("--textfile-dir")
+    parser.add_argument("--tls", action="store_true", help="TLS + basic auth on both servers")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--web-config", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        serve(args.serve, args.textfile_dir)
+        serve(args.serve, args.textfile_dir, args.web_config)
         return
     try:
-        summary = run(args.rounds, args.batch, args.gzip, args.textfile_dir)
+        if args.tls:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as directory:
+                secured = Secured.create(Path(directory))
+                summary = run(args.rounds, args.batch, args.gzip, args.textfile_dir, secured)
+        else:
+            summary = run(args.rounds, args.batch, args.gzip, args.textfile_dir)
     except RuntimeError as exc:
         raise SystemExit(f"cannot run: {exc}") from exc
     for name in ("agent", "node_exporter"):

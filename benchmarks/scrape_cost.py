@@ -9,6 +9,8 @@ scrape as their number grows).
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from benchmarks import container_scrape, host_scrape
@@ -23,6 +25,11 @@ def run(quick: bool) -> ScenarioResult:
     rounds, batch = (3, 5) if quick else (20, 25)
     sizes, repeat = ([1, 5], 5) if quick else ([1, 10, 50, 100], 20)
     host = host_scrape.run(rounds=rounds, batch=batch, gzip=True)
+    # The same scrape behind one web config (TLS + bcrypt basic auth) on both servers.
+    tls_rounds = rounds if quick else 10
+    with tempfile.TemporaryDirectory() as directory:
+        secured = host_scrape.Secured.create(Path(directory))
+        host_tls = host_scrape.run(rounds=tls_rounds, batch=batch, gzip=True, secured=secured)
     client = docker_client()
     try:
         containers = [container_scrape.measure(client, n, repeat) for n in sizes]
@@ -39,6 +46,22 @@ def run(quick: bool) -> ScenarioResult:
             ),
             "latency_ratio_agent_over_node_exporter": round(
                 host["latency_ratio_agent_over_node_exporter"], 3
+            ),
+        },
+        "host_tls": {
+            "agent": host_tls["agent"],
+            "node_exporter": host_tls["node_exporter"],
+            "cpu_ratio_agent_over_node_exporter": round(
+                host_tls["cpu_ratio_agent_over_node_exporter"], 3
+            ),
+            # TLS + auth CPU per scrape over the plain scrape's, per server
+            "agent_tls_over_plain": round(
+                host_tls["agent"]["cpu_ms_per_scrape"] / host["agent"]["cpu_ms_per_scrape"], 3
+            ),
+            "node_exporter_tls_over_plain": round(
+                host_tls["node_exporter"]["cpu_ms_per_scrape"]
+                / host["node_exporter"]["cpu_ms_per_scrape"],
+                3,
             ),
         },
         "containers_largest": largest,
@@ -73,6 +96,21 @@ def run(quick: bool) -> ScenarioResult:
                     "",
                     "",
                 ],
+            ],
+        ),
+        Table(
+            "Host metrics per scrape, plain HTTP vs TLS + basic auth from one web config file "
+            f"(gzip, keep-alive; medians of {rounds} and {tls_rounds} rounds of {batch})",
+            ["target", "plain CPU ms", "TLS + auth CPU ms", "TLS / plain", "TLS latency ms"],
+            [
+                [
+                    label,
+                    host[key]["cpu_ms_per_scrape"],
+                    host_tls[key]["cpu_ms_per_scrape"],
+                    summary["host_tls"][f"{key}_tls_over_plain"],
+                    host_tls[key]["latency_ms"],
+                ]
+                for label, key in (("nexo-agent", "agent"), ("node_exporter", "node_exporter"))
             ],
         ),
         Table(

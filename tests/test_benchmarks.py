@@ -94,6 +94,10 @@ def test_scrape_cost_quick_run_compares_with_node_exporter_in_the_same_run(
     document = assert_well_formed(tmp_path, "scrape_cost")
     host = document["summary"]["host"]
     assert host["agent"]["cpu_ms_per_scrape"] >= 0 and host["node_exporter"]["bytes"] > 0
+    # the same scrape over TLS with basic auth, both servers reading one web config
+    tls = document["summary"]["host_tls"]
+    assert tls["agent"]["bytes"] > 0 and tls["node_exporter"]["bytes"] > 0
+    assert "TLS + basic auth" in (tmp_path / "scrape_cost.md").read_text()
 
 
 @pytest.mark.docker

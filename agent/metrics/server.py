@@ -2,7 +2,9 @@
 
 The registry is rendered in a worker thread: host and container collectors read /proc,
 /sys and cgroup files (and may wait on a slow statfs), and none of that may stall the
-event loop that tails and ships logs.
+event loop that tails and ships logs. TLS, basic auth, headers and a rate limit come from
+a Prometheus web config file (:mod:`agent.metrics.webconfig`); at most
+``max_concurrent_scrapes`` scrapes are in flight, like node_exporter's ``--web.max-requests``.
 """
 
 from __future__ import annotations
@@ -10,11 +12,17 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
+import ssl
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+
+if TYPE_CHECKING:
+    from agent.metrics.webconfig import WebConfig, WebConfigWatcher
+    from agent.metrics.webguard import WebGuard
 
 ReadinessCheck = Callable[[], tuple[bool, str]]
 
@@ -27,6 +35,10 @@ class MetricsServer:
         registry: CollectorRegistry,
         listen_address: str,
         ready: ReadinessCheck | None = None,
+        *,
+        web_config: WebConfigWatcher | None = None,
+        max_concurrent_scrapes: int = 0,
+        health_endpoints_open: bool = True,
     ) -> None:
         self.registry = registry
         host, _, port = listen_address.rpartition(":")
@@ -35,9 +47,44 @@ class MetricsServer:
         self._ready = ready
         self._runner: web.AppRunner | None = None
         self._render_lock = asyncio.Lock()
+        self.max_concurrent_scrapes = max_concurrent_scrapes
+        self._scrapes_in_flight = 0
+        self.refused = Counter(
+            "nexo_agent_http_requests_refused_total",
+            "Requests to the agent's HTTP server refused, by reason (unauthorized, "
+            "forbidden: client certificate SAN not allowed, rate_limited, too_many_scrapes).",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in ("unauthorized", "forbidden", "rate_limited", "too_many_scrapes"):
+            self.refused.labels(reason)
+        self.web_config = web_config
+        self._guard: WebGuard | None = None
+        self._tls_context: ssl.SSLContext | None = None
+        if web_config is not None:
+            from agent.metrics.webguard import WebGuard
+
+            self._applied = web_config.current
+            self._guard = WebGuard(self._web_config_now, health_endpoints_open, self.refused)
+            reload_ok = Gauge(
+                "nexo_agent_web_config_last_reload_successful",
+                "1 if the web config file in force is the file on disk, 0 if the last "
+                "change to it (or to a certificate it names) could not be loaded.",
+                registry=registry,
+            )
+            reload_ok.set_function(lambda: float(web_config.last_reload_ok))
+            tls = web_config.current.tls
+            if tls is not None:
+                self._tls_context = tls.context
+                tls.context.sni_callback = self._on_client_hello
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self._tls_context is not None else "http"
 
     def build_app(self) -> web.Application:
-        app = web.Application()
+        middlewares = [self._guard.middleware] if self._guard is not None else []
+        app = web.Application(middlewares=middlewares)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/ready", self._readyz)
@@ -46,7 +93,13 @@ class MetricsServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.build_app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(
+            self._runner,
+            self.host,
+            self.port,
+            reuse_address=True,
+            ssl_context=self._tls_context,
+        )
         await site.start()
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None)
@@ -58,17 +111,52 @@ class MetricsServer:
             await self._runner.cleanup()
             self._runner = None
 
+    def _web_config_now(self) -> WebConfig:
+        """The web config in force, reloaded first if its files changed.
+
+        A reloaded TLS config reaches new connections two ways: the settings a connection
+        copies when it is accepted (client auth, versions, ciphers) are set on the
+        listener's context, and its certificate and client CAs by switching the
+        connection to the new context in the handshake's first callback.
+        """
+        assert self.web_config is not None
+        config = self.web_config.refresh()
+        if config is not self._applied:
+            self._applied = config
+            if config.tls is not None and self._tls_context is not None:
+                from agent.metrics.webconfig import apply_handshake_settings
+
+                apply_handshake_settings(self._tls_context, config.tls)
+        return config
+
+    def _on_client_hello(
+        self, connection: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: object
+    ) -> None:
+        config = self._web_config_now()
+        if config.tls is not None and config.tls.context is not self._tls_context:
+            connection.context = config.tls.context
+
     async def _metrics(self, request: web.Request) -> web.Response:
-        # The body is text format 0.0.4 (what node_exporter and cAdvisor serve);
-        # prometheus_client >= 0.22 labels its own output 1.0.0.
-        headers = {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
-        compress = "gzip" in request.headers.get("Accept-Encoding", "")
-        if compress:
-            headers["Content-Encoding"] = "gzip"
-        # One render at a time: concurrent scrapes would only multiply the /proc reads.
-        async with self._render_lock:
-            body = await asyncio.to_thread(_render, self.registry, compress)
-        return web.Response(body=body, headers=headers)
+        # Over the limit, refuse at once (node_exporter's --web.max-requests): queued
+        # scrapes would only time out after costing a render each.
+        limit = self.max_concurrent_scrapes
+        if limit and self._scrapes_in_flight >= limit:
+            self.refused.labels("too_many_scrapes").inc()
+            return web.Response(status=503, text=f"too many concurrent scrapes (limit {limit})\n")
+        self._scrapes_in_flight += 1
+        try:
+            # The body is text format 0.0.4 (what node_exporter and cAdvisor serve);
+            # prometheus_client >= 0.22 labels its own output 1.0.0.
+            headers = {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
+            compress = "gzip" in request.headers.get("Accept-Encoding", "")
+            if compress:
+                headers["Content-Encoding"] = "gzip"
+            # One render at a time: concurrent scrapes would only multiply the /proc reads.
+            async with self._render_lock:
+                body = await asyncio.to_thread(_render, self.registry, compress)
+            return web.Response(body=body, headers=headers)
+        finally:
+            self._scrapes_in_flight -= 1
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

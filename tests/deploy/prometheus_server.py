@@ -20,7 +20,8 @@ from tests.conftest import require_binary
 
 
 class PrometheusServer:
-    """Scrapes itself and ``targets`` (job name -> addresses) every second, evaluates
+    """Scrapes itself, ``targets`` (job name -> addresses) and any full ``scrape_configs``
+    (TLS, basic auth...) every second, evaluates
     ``rule_files`` every second, and sends alerts to an address where nothing listens (so
     the notification families exist)."""
 
@@ -30,6 +31,7 @@ class PrometheusServer:
         targets: dict[str, list[str]] | None = None,
         rule_files: Sequence[Path] = (),
         extra_args: Sequence[str] = (),
+        scrape_configs: Sequence[dict[str, Any]] = (),
     ) -> None:
         self.address = f"127.0.0.1:{free_port()}"
         self.url = f"http://{self.address}"
@@ -41,8 +43,11 @@ class PrometheusServer:
                 "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{free_port()}"]}]}]
             },
             "scrape_configs": [
-                {"job_name": job, "static_configs": [{"targets": addresses}]}
-                for job, addresses in jobs.items()
+                *(
+                    {"job_name": job, "static_configs": [{"targets": addresses}]}
+                    for job, addresses in jobs.items()
+                ),
+                *scrape_configs,
             ],
         }
         self.config_path = tmp_path / "prometheus.yml"
