@@ -215,10 +215,52 @@ class LokiClient(_Section):
         return self
 
 
+_JOURNAL_MATCH = re.compile(r"[A-Z0-9_]+=.*|\+", re.DOTALL)
+
+
+class JournalConfig(_Section):
+    """The systemd journal as a source, read through ``journalctl`` (see logs/journal.py)."""
+
+    enabled: bool = False
+    # A journal directory (or one .journal file) as the agent sees it, e.g. the host's
+    # /var/log/journal mounted into the agent's container. Unset: the machine's journal
+    # (/var/log/journal and /run/log/journal).
+    path: Path | None = None
+    # Only these units (journalctl --unit; globs allowed), and entries matching these
+    # journalctl match expressions (FIELD=value; "+" between groups means OR).
+    units: list[str] = []
+    matches: list[str] = []
+    # First start only (no saved cursor): read what the journal holds, or only new entries.
+    initial_position: Literal["beginning", "end"] = "end"
+    labels: dict[str, str] = {}
+    # Applied after logs.pipeline.stages, to journal entries only.
+    stages: Stages = []
+    journalctl: str = "journalctl"
+
+    @field_validator("matches")
+    @classmethod
+    def _journalctl_matches(cls, matches: list[str]) -> list[str]:
+        for match in matches:
+            if not _JOURNAL_MATCH.fullmatch(match):
+                raise ValueError(
+                    f"{match!r} is not a journal match: FIELD=value with an upper-case field "
+                    "name (_SYSTEMD_UNIT=nginx.service, PRIORITY=3), or + for OR"
+                )
+        return matches
+
+    @field_validator("units")
+    @classmethod
+    def _no_empty_units(cls, units: list[str]) -> list[str]:
+        if any(not unit.strip() for unit in units):
+            raise ValueError("a unit name may not be empty")
+        return units
+
+
 class LogsConfig(_Section):
     enabled: bool = True
     docker: DockerLogs = DockerLogs()
     files: list[StaticFileTarget] = []
+    journal: JournalConfig = JournalConfig()
     pipeline: PipelineConfig = PipelineConfig()
     loki: LokiClient = LokiClient()
     positions_file: Path = Path("/var/lib/nexo-agent/positions.json")
@@ -230,7 +272,7 @@ class LogsConfig(_Section):
     def _stages_agree(self) -> LogsConfig:
         """Stage lists are checked one by one as they load; what spans them (a metric the
         global stages and a file's stages both define, differently) is checked here."""
-        if self.pipeline.stages and any(f.stages for f in self.files):
+        if self.pipeline.stages and (any(f.stages for f in self.files) or self.journal.stages):
             from agent.logs.stages import build_pipeline, parse_stages
             from agent.logs.stages.base import StageContext
 
@@ -241,6 +283,10 @@ class LogsConfig(_Section):
                     build_pipeline(parse_stages(spec.stages), context)
                 except ValueError as exc:
                     raise ValueError(f"files[{i}].stages: {exc}") from None
+            try:
+                build_pipeline(parse_stages(self.journal.stages), context)
+            except ValueError as exc:
+                raise ValueError(f"journal.stages: {exc}") from None
         return self
 
 

@@ -90,7 +90,7 @@ class PushBatch:
         self.size_bytes += size
 
 
-TargetKind = Literal["docker", "file"]
+TargetKind = Literal["docker", "file", "journal"]
 
 
 @dataclass(frozen=True, slots=True)

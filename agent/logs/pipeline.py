@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -39,6 +39,9 @@ from agent.logs.stages.assembly import TargetStages
 from agent.logs.stages.base import StageContext
 from agent.logs.tail import PREOPENED, FileFollower, FollowOptions
 from agent.metrics.self import AgentMetrics
+
+if TYPE_CHECKING:
+    from agent.logs.journal import JournalSource
 
 log = logging.getLogger("agent.logs.pipeline")
 
@@ -123,6 +126,7 @@ class LogPipeline:
                 pipeline=self.logs.pipeline,
                 metrics=metrics,
             )
+        self.journal: JournalSource | None = None
         self.readers: dict[str, TargetReader] = {}
         # Container targets whose file cannot be opened (said once each), and those that
         # never started (no file yet, nothing to say): looked at again by housekeeping.
@@ -153,6 +157,8 @@ class LogPipeline:
         if self.static is not None:
             self.static.apply(await asyncio.to_thread(self.static.match))
             self._spawn(self.static.run(self._stop), "static-files")
+        if self.logs.journal.enabled:
+            self._start_journal()
         self._spawn(self._sync_positions(), "positions")
         self._spawn(self._housekeeping(), "housekeeping")
         self._started = True
@@ -162,8 +168,13 @@ class LogPipeline:
         self._stop.set()
         for reader in self.readers.values():
             reader.stop()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks.values()), timeout=2.0)
+        readers = set(self._tasks.values())
+        if self.journal is not None:
+            self.journal.stop()
+            readers.add(self._journal_task)
+        if readers:
+            # Readers (and the journal) hand over what stages still hold before the drain.
+            await asyncio.wait(readers, timeout=2.0)
         drained = await self.shipper.drain(deadline)
         for task in [*self._background, *self._tasks.values()]:
             task.cancel()
@@ -343,7 +354,30 @@ class LogPipeline:
         self.metrics.active_files.set(sum(r.follower.open_files for r in self.readers.values()))
 
     # -- positions ---------------------------------------------------------------------
+    def _start_journal(self) -> None:
+        from agent.logs.journal import JournalSource, journal_target
+
+        target = journal_target(self.logs.journal, self.config.hostname)
+        saved = self.positions.get(target.key)
+        self.journal = JournalSource(
+            self.logs.journal,
+            self.logs.pipeline,
+            target,
+            self.shipper,
+            self.metrics,
+            self.stages.pipeline_for(target),
+            saved.cursor if saved is not None and saved.cursor else None,
+        )
+        self._journal_task = asyncio.create_task(self.journal.run(), name="journal")
+        self._background.append(self._journal_task)
+
     def _commit(self, key: str, commit: Any) -> None:
+        if self.journal is not None and key == self.journal.key:
+            if commit is not None:
+                path = str(self.logs.journal.path or "")
+                self.positions.set_cursor(key, commit, path=path)
+                self._positions_changed.set()
+            return
         file_id, offset = commit
         reader = self.readers.get(key)
         path = str(reader.target.path) if reader is not None else str(file_id.path)

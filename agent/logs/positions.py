@@ -12,7 +12,12 @@ Format (``version`` 1)::
     {"version": 1, "positions": {"docker:<id>": {"dev": 2049, "inode": 1234,
       "fp_len": 83, "fp": "<blake2b-128 hex>", "offset": 4096, "compressed": false,
       "path": "/var/lib/docker/...-json.log", "updated_at": 1714557600.5,
-      "last_ts_ns": 1714557600123456789}}}
+      "last_ts_ns": 1714557600123456789},
+      "journal:system": {"cursor": "s=...;i=1f2;...", "path": "", "updated_at": ...,
+      "last_ts_ns": ...}}}
+
+A journal record holds journald's cursor instead of a file position: the agent resumes
+with ``journalctl --after-cursor``.
 """
 
 from __future__ import annotations
@@ -42,13 +47,15 @@ class PositionRecord:
     """A target's acknowledged position plus what helps operators and pruning.
 
     ``updated_at`` is wall-clock Unix seconds (it must survive restarts); ``last_ts_ns`` is
-    the Docker timestamp of the last acknowledged line (0 if unknown).
+    the Docker timestamp of the last acknowledged line (0 if unknown). A journal target has
+    no file position but a ``cursor``: the last acknowledged entry's.
     """
 
-    position: SavedPosition
+    position: SavedPosition | None
     path: str
     updated_at: float
     last_ts_ns: int = 0
+    cursor: str = ""
 
 
 class PositionsStore:
@@ -129,6 +136,11 @@ class PositionsStore:
     def set(self, key: str, position: SavedPosition, *, path: str, last_ts_ns: int = 0) -> None:
         """Record the acknowledged position of ``key`` (call after Loki answered 2xx)."""
         self._records[key] = PositionRecord(position, path, self._clock(), last_ts_ns)
+        self._generation += 1
+
+    def set_cursor(self, key: str, cursor: str, *, path: str, last_ts_ns: int = 0) -> None:
+        """Record the journal cursor of the last entry Loki acknowledged for ``key``."""
+        self._records[key] = PositionRecord(None, path, self._clock(), last_ts_ns, cursor)
         self._generation += 1
 
     def remove(self, key: str) -> None:
@@ -230,6 +242,13 @@ class PositionsStore:
 
 def _record_to_json(record: PositionRecord) -> dict[str, Any]:
     pos = record.position
+    if pos is None:
+        return {
+            "cursor": record.cursor,
+            "path": record.path,
+            "updated_at": record.updated_at,
+            "last_ts_ns": record.last_ts_ns,
+        }
     return {
         "dev": pos.dev,
         "inode": pos.inode,
@@ -262,6 +281,17 @@ def _decode(raw: bytes) -> dict[str, PositionRecord]:
 def _record_from_json(entry: Any) -> PositionRecord:
     if not isinstance(entry, dict):
         raise TypeError("entry is not an object")
+    if "cursor" in entry:
+        cursor, updated, last = (
+            entry["cursor"],
+            entry.get("updated_at", 0.0),
+            entry.get("last_ts_ns", 0),
+        )
+        if not isinstance(cursor, str) or not cursor:
+            raise ValueError("cursor must be a non-empty string")
+        if type(last) is not int or not isinstance(updated, int | float):
+            raise TypeError("last_ts_ns must be an integer, updated_at a number")
+        return PositionRecord(None, str(entry.get("path", "")), float(updated), last, cursor)
     ints = {name: entry[name] for name in ("dev", "inode", "fp_len", "offset")}
     for name, value in ints.items():
         if type(value) is not int or value < 0:

@@ -16,6 +16,9 @@ command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v amtool >/dev/null || need_pkgs+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || need_pkgs+=(docker-compose)
 command -v systemd-analyze >/dev/null || need_pkgs+=(systemd)
+# tests/logs/test_journal.py: journalctl reads journal files systemd-journal-remote writes.
+command -v journalctl >/dev/null || need_pkgs+=(systemd)
+[ -x /lib/systemd/systemd-journal-remote ] || need_pkgs+=(systemd-journal-remote)
 command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
 command -v curl >/dev/null || need_pkgs+=(curl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -27,6 +27,7 @@ class TargetStages:
         self.context = context
         self.global_specs = parse_stages(logs.pipeline.stages)
         self.file_specs = [parse_stages(f.stages) for f in logs.files]
+        self.journal_specs = parse_stages(logs.journal.stages)
         self._warned: set[tuple[str, str]] = set()
 
     def rules_for(self, target: LogTarget) -> LabelRules:
@@ -50,6 +51,8 @@ class TargetStages:
         specs.extend(self.global_specs)
         if target.kind == "file" and 0 <= target.file_group < len(self.file_specs):
             specs.extend(self.file_specs[target.file_group])
+        elif target.kind == "journal":
+            specs.extend(self.journal_specs)
         specs.extend(rules.after)
         return specs
 
