@@ -13,6 +13,7 @@ import difflib
 from agent.config import HostMetricsConfig
 from agent.metrics.host import (  # noqa: F401  (each import registers a collector)
     arp,
+    bcache,
     bonding,
     btrfs,
     conntrack,
@@ -22,9 +23,12 @@ from agent.metrics.host import (  # noqa: F401  (each import registers a collect
     dmi,
     edac,
     entropy,
+    fibrechannel,
     filefd,
     filesystem,
     hwmon,
+    infiniband,
+    ipvs,
     kernel_hung,
     loadavg,
     mdadm,
@@ -44,6 +48,7 @@ from agent.metrics.host import (  # noqa: F401  (each import registers a collect
     sockstat,
     softnet,
     stat,
+    tapestats,
     textfile,
     thermal_zone,
     time,
@@ -53,6 +58,7 @@ from agent.metrics.host import (  # noqa: F401  (each import registers a collect
     vmstat,
     watchdog,
     xfs,
+    zfs,
 )
 from agent.metrics.host.node import NodeCollector
 from agent.metrics.host.process import AgentProcessCollector

@@ -23,12 +23,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
 from agent.metrics.host.diskstats import read_udev_properties
-from agent.metrics.host.registry import ScrapeContext, register
+from agent.metrics.host.registry import LazyFamilies, ScrapeContext, register
 
 # Order and names of node_exporter's ``type`` label; keys of the error_stats file
 # (fs/btrfs/sysfs.c, btrfs_devinfo_error_stats_show).
@@ -52,27 +51,6 @@ _RATIO = {
 }
 
 
-class _Families:
-    def __init__(self) -> None:
-        self.by_name: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
-
-    def add(
-        self,
-        suffix: str,
-        help_text: str,
-        labels: dict[str, str],
-        value: float,
-        counter: bool = False,
-    ) -> None:
-        name = f"node_btrfs_{suffix}"
-        family = self.by_name.get(name)
-        if family is None:
-            family = self.by_name[name] = (CounterMetricFamily if counter else GaugeMetricFamily)(
-                name, help_text, labels=list(labels)
-            )
-        family.add_metric(list(labels.values()), value)
-
-
 @register("btrfs")
 class BtrfsCollector:
     def __init__(self, cfg: HostMetricsConfig) -> None:
@@ -80,7 +58,7 @@ class BtrfsCollector:
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         base = ctx.sys("fs/btrfs")
-        out = _Families()
+        out = LazyFamilies("node_btrfs_")
         for uuid in kernelfs.list_dir(base):
             path = f"{base}/{uuid}"
             allocation = f"{path}/allocation"
@@ -169,7 +147,7 @@ class BtrfsCollector:
 
     @staticmethod
     def _device_errors(
-        ctx: ScrapeContext, out: _Families, path: str, uuid: str, devices: list[str]
+        ctx: ScrapeContext, out: LazyFamilies, path: str, uuid: str, devices: list[str]
     ) -> None:
         devids = kernelfs.list_dir(f"{path}/devinfo")
         if len(devices) != 1 or len(devids) != 1:

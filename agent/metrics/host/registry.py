@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from prometheus_client import Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
@@ -62,6 +63,30 @@ class ScrapeContext:
         if text is None:
             text = self._shared[path] = kernelfs.read_text(path)
         return text
+
+
+class LazyFamilies:
+    """Gauge and counter families named ``<prefix><suffix>``, each built on its first
+    sample: a family with no series is never emitted (bcache, btrfs)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.by_name: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+
+    def add(
+        self,
+        suffix: str,
+        help_text: str,
+        labels: dict[str, str],
+        value: float,
+        counter: bool = False,
+    ) -> None:
+        name = self.prefix + suffix
+        family = self.by_name.get(name)
+        if family is None:
+            kind = CounterMetricFamily if counter else GaugeMetricFamily
+            family = self.by_name[name] = kind(name, help_text, labels=list(labels))
+        family.add_metric(list(labels.values()), value)
 
 
 class Collector(Protocol):

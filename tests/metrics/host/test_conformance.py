@@ -198,3 +198,24 @@ async def test_agent_serves_every_node_exporter_family_with_same_types_labels_an
         "process_max_fds",
     ):
         assert name in before and name in ours, name
+
+
+async def test_collector_success_agrees_with_node_exporter_on_this_host(
+    node_exporter: Exporter, agent: Exporter
+) -> None:
+    """A host without the hardware (no ZFS, InfiniBand, Fibre Channel, IPVS, tape drive,
+    bcache) reports the same success per collector as node_exporter, so alerts on
+    ``node_scrape_collector_success == 0`` fire (or not) alike."""
+    async with aiohttp.ClientSession() as session:
+        theirs = await scrape(session, node_exporter.url)
+        ours = await scrape(session, agent.url)
+    name = "node_scrape_collector_success"
+    their_success = {dict(labels)["collector"]: v for labels, v in theirs[name].samples.items()}
+    our_success = {dict(labels)["collector"]: v for labels, v in ours[name].samples.items()}
+    differ = {
+        collector: (our_success.get(collector), value)
+        for collector, value in their_success.items()
+        if our_success.get(collector) != value
+    }
+    assert not differ, f"collector: (agent, node_exporter) {differ}"
+    assert {"bcache", "fibrechannel", "infiniband", "ipvs", "tapestats", "zfs"} <= set(our_success)

@@ -21,6 +21,7 @@ from tests.metrics.host.hosttree import FakeHost
 # node_exporter's Linux collectors that the issue asks for, all default-enabled.
 REQUIRED = {
     "arp",
+    "bcache",
     "bonding",
     "btrfs",
     "conntrack",
@@ -30,9 +31,12 @@ REQUIRED = {
     "dmi",
     "edac",
     "entropy",
+    "fibrechannel",
     "filefd",
     "filesystem",
     "hwmon",
+    "infiniband",
+    "ipvs",
     "kernel_hung",
     "loadavg",
     "mdadm",
@@ -52,6 +56,7 @@ REQUIRED = {
     "sockstat",
     "softnet",
     "stat",
+    "tapestats",
     "textfile",
     "thermal_zone",
     "time",
@@ -61,6 +66,7 @@ REQUIRED = {
     "vmstat",
     "watchdog",
     "xfs",
+    "zfs",
 }
 
 
@@ -93,14 +99,21 @@ def test_every_required_collector_is_registered_and_on_by_default(host: FakeHost
 
 def test_success_follows_data_availability(host: FakeHost) -> None:
     success = by_collector(scrape(host)["node_scrape_collector_success"])
-    # The fake host has no mdstat, NFS, bonding or hwmon: node_exporter reports 0 for them.
+    # The fake host has no mdstat, NFS, bonding, hwmon, Fibre Channel, InfiniBand, IPVS,
+    # tape or ZFS: node_exporter reports 0 for them (and 1 for bcache without a cache set).
     assert {name for name, ok in success.items() if ok == 0} == {
         "mdadm",
         "nfs",
         "nfsd",
         "bonding",
         "hwmon",
+        "fibrechannel",
+        "infiniband",
+        "ipvs",
+        "tapestats",
+        "zfs",
     }
+    assert success["bcache"] == 1
 
 
 def test_missing_or_unreadable_files_fail_only_their_collector(host: FakeHost) -> None:
