@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds the agent's base image (Debian bookworm's own python3.11, nothing else) without
+# Builds the agent's base image (Debian bookworm's own python3.11 and journalctl) without
 # pulling from a registry: the .debs of python3 and its runtime dependencies come from the
 # Debian archive via `apt-get download`, are unpacked with `dpkg -x` into a root filesystem
 # and `docker import`ed. No maintainer scripts run, so debconf, perl and dpkg stay out and
-# the image is ~40 MB. A host that can pull images may use any Debian-based Python 3.11
+# the image is ~72 MB (6 of them journalctl's libraries). A host that can pull images may use any Debian-based Python 3.11
 # image instead: `docker build --build-arg BASE=python:3.11-slim-bookworm .`
 #
 # Usage: build-base-image.sh [IMAGE]   (default nexo-agent-base:local; FORCE=1 rebuilds)
@@ -11,14 +11,17 @@
 set -euo pipefail
 
 image=${1:-nexo-agent-base:local}
-if [ "${FORCE:-0}" != 1 ] && docker image inspect "$image" >/dev/null 2>&1; then
+# Bumped when the image's content changes: an older base image is rebuilt, not reused.
+base_version=2
+if [ "${FORCE:-0}" != 1 ] && [ "$(docker image inspect -f '{{ index .Config.Labels "nexo.base.version" }}' "$image" 2>/dev/null)" = "$base_version" ]; then
   echo "base image $image present (FORCE=1 rebuilds)"
   exit 0
 fi
 [ "$(id -u)" = 0 ] || { echo "build-base-image.sh: run as root (chroot, file ownership)" >&2; exit 1; }
 
-# What the agent needs at run time; apt resolves the rest.
-roots=(python3 python3-venv dash ca-certificates openssl)
+# What the agent needs at run time; apt resolves the rest. libsystemd-shared: what
+# journalctl (logs.journal) links against; journalctl itself is taken from systemd below.
+roots=(python3 python3-venv dash ca-certificates openssl libsystemd-shared)
 # Only needed by maintainer scripts or interactive use, never by the agent.
 unwanted='^(debconf|cdebconf|libdebian-installer4|libnewt0.52|libslang2|libtextwrap1|perl|perl-base|perl-modules-.*|libperl.*|libgdbm-compat4|dpkg|install-info|tar|mailcap|mime-support|debianutils|readline-common)$'
 
@@ -42,6 +45,12 @@ for deb in "$work"/debs/*.deb; do
 done
 
 root=$work/rootfs
+# journalctl alone from Debian's systemd package (76 KB; the rest of systemd stays out).
+mkdir -p "$work/systemd"
+(cd "$work/systemd" && apt-get download -qq -o APT::Sandbox::User=root systemd)
+dpkg -x "$work"/systemd/systemd_*.deb "$work/systemd/x"
+install -m 0755 "$work/systemd/x/bin/journalctl" "$root/usr/bin/journalctl"
+rm -f "$root"/usr/lib/*/systemd/libsystemd-core-*.so
 mkdir -p "$root"/{tmp,proc,sys,dev,run,etc,var/lib/nexo-agent,var/tmp}
 chmod 1777 "$root/tmp" "$root/var/tmp"
 cat >"$root/etc/passwd" <<'PASSWD'
@@ -70,5 +79,6 @@ tar --numeric-owner -C "$root" -c . |
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     -c 'ENV LANG=C.UTF-8' \
     -c 'CMD ["/usr/bin/python3"]' \
+    -c "LABEL nexo.base.version=$base_version" \
     -m "bookworm python3 from ${#pkgs[@]} Debian packages" - "$image" >/dev/null
 echo "built $image from ${#pkgs[@]} Debian packages"

@@ -22,6 +22,7 @@ import yaml
 from tests.agent_process import free_port, wait_until
 from tests.conftest import require, require_binary
 from tests.deploy.expressions import DEPLOY, REPO
+from tests.logs.journal_files import unit_entry, write_journal
 from tests.loki_backend import LokiBackend, unique_host
 
 pytestmark = pytest.mark.docker
@@ -107,11 +108,21 @@ async def test_image_runs_the_agent_as_the_sidecar_ships_logs_and_serves_metrics
     config["logs"]["docker"]["include"] = {"names": [app]}
     config["logs"]["positions_sync_interval"] = "1s"
     config["logs"]["loki"]["batch_wait"] = "200ms"
+    # The host's journal, mounted read-only, read by the image's own journalctl.
+    journal = tmp_path / "journal"
+    write_journal(journal / "system.journal", [unit_entry("api.service", "from the journal")])
+    config["logs"]["journal"] = {
+        "enabled": True,
+        "path": "/host/journal",
+        "initial_position": "beginning",
+    }
     config_path = tmp_path / "agent.yaml"
     config_path.write_text(yaml.safe_dump(config))
     positions = tmp_path / "positions"
     positions.mkdir()
 
+    sidecar_options = sidecar_run_options(positions, config_path)
+    sidecar_options["volumes"][str(journal)] = {"bind": "/host/journal", "mode": "ro"}
     agent = docker_client.containers.run(
         agent_image,
         name=f"nexo-deploy-agent-{uuid.uuid4().hex[:8]}",
@@ -121,7 +132,7 @@ async def test_image_runs_the_agent_as_the_sidecar_ships_logs_and_serves_metrics
             "NEXO_HOSTNAME": host,
             "LOKI_URL": loki.push_url,
         },
-        **sidecar_run_options(positions, config_path),
+        **sidecar_options,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -141,6 +152,8 @@ async def test_image_runs_the_agent_as_the_sidecar_ships_logs_and_serves_metrics
         assert [entry.line for entry in shipped] == lines, agent.logs().decode()[-3000:]
         assert shipped[0].labels["level"] == "error"
         assert shipped[0].metadata.get("accountId") == "acc-0"
+        from_journal = await loki.wait_for({"host": host, "unit": "api.service"}, 1, within=30)
+        assert [e.line for e in from_journal] == ["from the journal"], agent.logs().decode()[-3000:]
 
         status, metrics = await get(base + "/metrics")
         assert status == 200
