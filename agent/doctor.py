@@ -12,6 +12,7 @@ import asyncio
 import base64
 import os
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +72,7 @@ def run_doctor(config_path: str | None, push_test: bool, out: TextIO = sys.stdou
         lambda: _check_loki_ready(config),
         lambda: _check_loki_push(config) if push_test else None,
         lambda: _check_positions(config),
+        lambda: _check_journal(config),
         *[(lambda key=key: _check_host_path(config, key)) for key in _HOST_PATHS],
         lambda: _check_cgroupfs(config),
     ]
@@ -312,6 +314,34 @@ def _check_positions(config: AgentConfig) -> Check | None:
 
 # procfs/sysfs/rootfs key -> a file node_exporter's default collectors cannot do without.
 _HOST_PATHS = {"procfs": "stat", "sysfs": "class", "rootfs": "etc"}
+
+
+def _check_journal(config: AgentConfig) -> Check | None:
+    """With ``logs.journal`` on: journalctl runs and reads the journal the agent would."""
+    journal = config.logs.journal
+    if not (config.logs.enabled and journal.enabled):
+        return None
+    command = [journal.journalctl, "--output=json", "--lines=1", "--no-pager", "--quiet"]
+    where = "this machine's journal"
+    if journal.path is not None:
+        command.append(f"--directory={journal.path}")
+        where = str(journal.path)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=15)
+    except FileNotFoundError:
+        fix = "install journalctl (Debian: systemd) or set logs.journal.journalctl to its path"
+        return Check("journal", False, f"{journal.journalctl} not found", fix)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("journal", False, f"journalctl failed: {exc}")
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+        fix = (
+            "mount the host's journal (-v /var/log/journal:/host/journal:ro) and set "
+            "logs.journal.path to it, or fix its permissions"
+        )
+        return Check("journal", False, f"journalctl cannot read {where}: {reason[0]}", fix)
+    state = "has entries" if done.stdout.strip() else "is empty so far"
+    return Check("journal", True, f"journalctl reads {where}; it {state}")
 
 
 def _check_host_path(config: AgentConfig, key: str) -> Check | None:

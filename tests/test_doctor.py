@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from tests.agent_process import free_port
+from tests.conftest import require_binary
+from tests.logs.journal_files import unit_entry, write_journal
 from tests.loki_backend import LokiBackend, unique_host
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,3 +128,16 @@ def test_doctor_reports_a_broken_config_and_stops(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout.startswith("FAIL  config")
     assert "logs.lokki: unknown key; did you mean 'loki'?" in result.stdout
+
+
+def test_doctor_checks_the_journal_it_would_follow(tmp_path: Path) -> None:
+    require_binary("journalctl")
+    config = base_config(tmp_path, f"http://127.0.0.1:{free_port()}/loki/api/v1/push", "h")
+    config["docker"] = {"host": f"unix://{tmp_path}/absent.sock"}
+    config["logs"]["journal"] = {"enabled": True, "path": str(tmp_path / "journal")}
+    checks = lines_of(doctor(tmp_path, config))
+    assert checks["journal"].startswith("FAIL  journal") and "cannot read" in checks["journal"]
+    assert "logs.journal.path" in checks["journal"]
+    write_journal(tmp_path / "journal" / "system.journal", [unit_entry("api.service", "hi")])
+    checks = lines_of(doctor(tmp_path, config))
+    assert checks["journal"].startswith("ok    journal") and "has entries" in checks["journal"]
