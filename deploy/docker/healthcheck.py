@@ -3,9 +3,15 @@
 The address comes from NEXO_LISTEN, the variable the image's config reads its
 ``server.listen_address`` from (a wildcard address is probed on loopback), or from
 NEXO_HEALTHCHECK_URL when a mounted config listens elsewhere. Exit 0 = healthy.
+
+Behind a web config with TLS (server.web_config_file) the plain request fails; it is
+retried over HTTPS without verifying the certificate: this probes liveness on loopback,
+sends no credentials (/healthz stays open unless server.health_endpoints_open is off) and
+the certificate rarely names 127.0.0.1.
 """
 
 import os
+import ssl
 import sys
 import urllib.request
 
@@ -24,8 +30,20 @@ def healthz_url() -> str:
 
 
 def main() -> int:
+    url = healthz_url()
     try:
-        with urllib.request.urlopen(healthz_url(), timeout=4) as response:
+        with urllib.request.urlopen(url, timeout=4) as response:
+            return 0 if response.status == 200 else 1
+    except OSError as exc:
+        if not url.startswith("http://") or "NEXO_HEALTHCHECK_URL" in os.environ:
+            print(f"healthz: {exc}", file=sys.stderr)
+            return 1
+    loopback = ssl.create_default_context()
+    loopback.check_hostname = False
+    loopback.verify_mode = ssl.CERT_NONE
+    try:
+        secure = "https://" + url.removeprefix("http://")
+        with urllib.request.urlopen(secure, timeout=4, context=loopback) as response:
             return 0 if response.status == 200 else 1
     except OSError as exc:
         print(f"healthz: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ import base64
 import os
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -23,6 +24,8 @@ from agent.metrics.webconfig import WebConfigWatcher
 from tests.agent_process import free_port
 from tests.deploy.prometheus_server import PrometheusServer
 from tests.metrics.webcerts import PASSWORD, USER, Pki, bcrypt_hash
+
+HEALTHCHECK = Path(__file__).resolve().parents[2] / "deploy" / "docker" / "healthcheck.py"
 
 
 @pytest.fixture(scope="module")
@@ -410,3 +413,23 @@ def test_the_agent_process_serves_https_from_its_config_and_check_config_refuses
     )
     assert check.returncode == 2
     assert "server.web_config_file" in check.stderr and "missing.key" in check.stderr
+
+
+async def test_the_image_healthcheck_probes_a_tls_listener_too(pki: Pki, tmp_path: Path) -> None:
+    script = HEALTHCHECK
+
+    async def probe(port: int) -> int:
+        env = {**os.environ, "NEXO_LISTEN": f"0.0.0.0:{port}"}
+        env.pop("NEXO_HEALTHCHECK_URL", None)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(script), env=env, stderr=asyncio.subprocess.DEVNULL
+        )
+        return await process.wait()
+
+    users = {USER: bcrypt_hash(PASSWORD)}
+    server = await start(tmp_path, tls_config(pki, users=users))
+    try:
+        assert await probe(server.port) == 0  # TLS + basic auth: /healthz stays open
+    finally:
+        await server.stop()
+    assert await probe(server.port) == 1  # nothing listening
