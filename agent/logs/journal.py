@@ -246,6 +246,9 @@ class JournalSource:
             try:
                 data = await asyncio.wait_for(stdout.read(READ_BYTES), IDLE_FLUSH_SECONDS)
             except TimeoutError:
+                if not up:  # running and quiet: a journal with nothing new is fine
+                    self._metrics.dependencies.up(JOURNAL)
+                    up = True
                 await self._flush_stages(final=False)
                 continue
             if not data:

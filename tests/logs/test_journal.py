@@ -155,6 +155,7 @@ async def test_units_and_matches_select_entries(tmp_path: Path, loki: LokiBacken
         await loki.wait_for({"host": host}, 1, within=30)
         await asyncio.sleep(1.5)
         lines = [e.line for e in await loki.fetch({"host": host})]
+        await wait_for_sample(agent, 'nexo_agent_dependency_up{dependency="journal"}', 1.0)
     finally:
         agent.terminate()
     assert lines == ["api error"]
