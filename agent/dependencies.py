@@ -69,6 +69,11 @@ class DependencyStates:
             extra["fix"] = fix
         log.warning(f"{dependency} unavailable: {reason}", extra=extra)
 
+    def declare(self, dependency: str) -> None:
+        """Show an optional dependency (the journal) at 1 from the start, like the others."""
+        if self._gauge is not None and self.problem(dependency) is None:
+            self._gauge.labels(dependency).set(1)
+
     def up(self, dependency: str) -> None:
         """``dependency`` works (again); the end of a problem is logged with its duration."""
         with self._lock:

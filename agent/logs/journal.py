@@ -143,6 +143,7 @@ class JournalSource:
         self._read_bytes = metrics.read_bytes.labels(target.name)
         self._said: set[str] = set()
         self.restarts = 0
+        metrics.dependencies.declare(JOURNAL)
 
     def stop(self) -> None:
         self._stop.set()
