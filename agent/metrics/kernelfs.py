@@ -8,10 +8,22 @@ file means "no data on this kernel" or a failure.
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 
 _O_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 _CHUNK = 65536
+# procfs's util.SysReadFile: one read() of this many bytes.
+_SYSFS_READ_SIZE = 128
+# Read errors procfs skips a sysfs statistic for (Fibre Channel, InfiniBand): the file is
+# gone, or the driver refuses the read. procfs means to skip EINVAL too
+# (``errors.Is(err, os.ErrInvalid)``), but an errno never matches that sentinel in Go;
+# this follows the intent rather than failing.
+SKIPPED_READ_ERRNOS = frozenset({errno.ENOENT, errno.EOPNOTSUPP, errno.EINVAL})
+_UINT64_LIMIT = 1 << 64
+# strconv.ParseUint digits for an explicit base: no sign, no prefix, no underscores.
+_DIGITS = {10: re.compile(r"[0-9]+"), 16: re.compile(r"[0-9A-Fa-f]+")}
 
 
 def read_bytes(path: str) -> bytes:
@@ -118,3 +130,33 @@ def list_dir(path: str) -> list[str]:
         return sorted(os.listdir(path))
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def read_sysfs_attribute(path: str) -> str:
+    """procfs's ``util.SysReadFile``: one read of at most 128 bytes, whitespace stripped, so a
+    longer attribute (an FC ``symbolic_name``) is cut where node_exporter cuts it."""
+    return read_bytes(path)[:_SYSFS_READ_SIZE].strip().decode("utf-8", "replace")
+
+
+def parse_uint(text: str, base: int = 0) -> int:
+    """Go's ``strconv.ParseUint(text, base, 64)``, which node_exporter and procfs apply to
+    kernel counters; raises ValueError for what Go rejects.
+
+    ``base`` 0 takes the base from the prefix (``0x``, ``0o``, ``0b``, and a bare leading
+    ``0`` for octal, which Python's ``int(text, 0)`` refuses); 10 and 16 take digits only.
+    Signs, whitespace and values past 2^64-1 are errors.
+    """
+    if base:
+        if _DIGITS[base].fullmatch(text) is None:
+            raise ValueError(f"invalid base-{base} unsigned integer {text!r}")
+        value = int(text, base)
+    else:
+        if not text.isascii() or not text[:1].isdigit() or text != text.strip():
+            raise ValueError(f"invalid unsigned integer {text!r}")
+        if len(text) > 1 and text[0] == "0" and (text[1].isdigit() or text[1] == "_"):
+            value = int("0o" + text[1:], 0)
+        else:
+            value = int(text, 0)
+    if value >= _UINT64_LIMIT:
+        raise ValueError(f"{text!r} is out of range for uint64")
+    return value

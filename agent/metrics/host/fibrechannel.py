@@ -13,7 +13,6 @@ known: it dereferences a nil counter) this collector leaves that one counter out
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Iterable
 
@@ -26,9 +25,6 @@ from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 _UINT64_MAX = (1 << 64) - 1
 
-# procfs's util.SysReadFile: one read() of this many bytes, so a longer attribute (an FC
-# symbolic_name may be 255 characters) is cut where node_exporter cuts it.
-_SYSFS_READ_SIZE = 128
 
 # Info attributes in node_exporter's label order, after fc_host.
 _INFO_LABELS = (
@@ -79,44 +75,16 @@ _COUNTERS: dict[str, tuple[str, str]] = {
     "fcp_packet_aborts": ("fcp_packet_aborts_total", "Number of aborted packets"),
 }
 
-# Read errors procfs skips a statistic for: the file is gone, or the driver refuses the
-# read. procfs means to skip EINVAL too (``errors.Is(err, os.ErrInvalid)``), but an errno
-# never matches that sentinel in Go; this follows the intent rather than failing.
-SKIPPED_READ_ERRNOS = frozenset({errno.ENOENT, errno.EOPNOTSUPP, errno.EINVAL})
-
-
-def read_sysfs_attribute(path: str) -> str:
-    """procfs's ``util.SysReadFile``: at most 128 bytes, surrounding whitespace removed."""
-    return kernelfs.read_bytes(path)[:_SYSFS_READ_SIZE].strip().decode("utf-8", "replace")
-
-
-def parse_uint64(text: str) -> int:
-    """Go's ``strconv.ParseUint(text, 0, 64)``, which procfs applies to sysfs counters.
-
-    The base comes from the prefix (``0x``, ``0o``, ``0b``, and a bare leading ``0`` for
-    octal, which Python's ``int(text, 0)`` rejects); signs, spaces and values past 2^64-1
-    are errors. Raises ValueError.
-    """
-    if not text.isascii() or text[:1] in ("+", "-") or text != text.strip():
-        raise ValueError(f"invalid unsigned integer {text!r}")
-    if len(text) > 1 and text[0] == "0" and (text[1].isdigit() or text[1] == "_"):
-        value = int("0o" + text[1:], 0)
-    else:
-        value = int(text, 0)
-    if value > _UINT64_MAX:
-        raise ValueError(f"{text!r} is out of range for uint64")
-    return value
-
 
 def _read_statistic(path: str) -> int | None:
     """One statistics counter, or None when the driver does not provide it."""
     try:
-        text = read_sysfs_attribute(path)
+        text = kernelfs.read_sysfs_attribute(path)
     except OSError as exc:
-        if exc.errno in SKIPPED_READ_ERRNOS:
+        if exc.errno in kernelfs.SKIPPED_READ_ERRNOS:
             return None
         raise
-    return parse_uint64(text)
+    return kernelfs.parse_uint(text)
 
 
 @register("fibrechannel")
@@ -144,7 +112,7 @@ class FibreChannelCollector:
             attributes: dict[str, str] = {}
             for attribute in _INFO_LABELS:
                 try:
-                    value = read_sysfs_attribute(f"{path}/{attribute}")
+                    value = kernelfs.read_sysfs_attribute(f"{path}/{attribute}")
                 except FileNotFoundError:
                     # Drivers may leave attributes out (node_exporter issue #2919).
                     continue

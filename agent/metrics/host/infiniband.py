@@ -33,11 +33,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
-from agent.metrics.host.fibrechannel import (
-    SKIPPED_READ_ERRNOS,
-    parse_uint64,
-    read_sysfs_attribute,
-)
 from agent.metrics.host.filters import NameFilter
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
@@ -118,7 +113,7 @@ _WORD_COUNTERS = frozenset(
     {"port_rcv_data", "port_xmit_data", "port_rcv_data_64", "port_xmit_data_64"}
 )
 # Read errors procfs skips a counter for, beyond FibreChannel's: a permission refused.
-_SKIPPED_COUNTER_ERRNOS = SKIPPED_READ_ERRNOS | {errno.EACCES, errno.EPERM}
+_SKIPPED_COUNTER_ERRNOS = kernelfs.SKIPPED_READ_ERRNOS | {errno.EACCES, errno.EPERM}
 
 _GAUGES = frozenset({"state_id", "physical_state_id", "rate_bytes_per_second", "lifespan_seconds"})
 _HELP = {
@@ -372,7 +367,7 @@ def _parse_uint32(text: str) -> int:
 def _read_optional(path: str) -> str:
     """An info attribute not every driver exposes: empty when absent."""
     try:
-        return read_sysfs_attribute(path)
+        return kernelfs.read_sysfs_attribute(path)
     except FileNotFoundError:
         return ""
 
@@ -384,13 +379,13 @@ def _read_counters(directory: str, names: dict[str, str], into: dict[str, int]) 
         files = [e.name for e in entries if e.name in names and e.is_file(follow_symlinks=False)]
     for file in files:
         try:
-            text = read_sysfs_attribute(f"{directory}/{file}")
+            text = kernelfs.read_sysfs_attribute(f"{directory}/{file}")
         except OSError as exc:
             if exc.errno in _SKIPPED_COUNTER_ERRNOS:
                 continue
             raise
         try:
-            value = parse_uint64(text)
+            value = kernelfs.parse_uint(text)
         except ValueError:
             if _NO_PMA in text:
                 continue
@@ -425,7 +420,7 @@ def _read_port(path: str, port: str) -> _Port:
 def _read_device(base: str, name: str) -> _Device:
     path = f"{base}/{name}"
     # fw_ver is exposed by all InfiniBand drivers since kernel 4.10.
-    firmware_version = read_sysfs_attribute(f"{path}/fw_ver")
+    firmware_version = kernelfs.read_sysfs_attribute(f"{path}/fw_ver")
     board_id = _read_optional(f"{path}/board_id")
     hca_type = _read_optional(f"{path}/hca_type")
     ports: dict[int, _Port] = {}

@@ -15,7 +15,6 @@ an SCTP service are reported under the service before it, as node_exporter does.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable
 
 from prometheus_client import Metric
@@ -38,10 +37,6 @@ FULL_BACKEND_LABELS = (
 # order given, as upstream.
 BACKEND_LABELS = ",".join(FULL_BACKEND_LABELS)
 
-_UINT64_LIMIT = 1 << 64
-# strconv.ParseUint digits: no sign, no "0x", no underscores, no whitespace.
-_HEX = re.compile(r"[0-9A-Fa-f]+")
-_DECIMAL = re.compile(r"[0-9]+")
 
 _TOTALS = (
     ("node_ipvs_connections", "The total number of connections made."),
@@ -61,16 +56,6 @@ def parse_backend_labels(setting: str) -> list[str]:
     return [label for label in FULL_BACKEND_LABELS if label in wanted]
 
 
-def _uint(text: str, base: int) -> int:
-    """strconv.ParseUint(text, base, 64) for base 10 or 16."""
-    if (_HEX if base == 16 else _DECIMAL).fullmatch(text) is None:
-        raise ValueError(f"invalid base-{base} number {text!r}")
-    value = int(text, base)
-    if value >= _UINT64_LIMIT:
-        raise ValueError(f"value out of range: {text!r}")
-    return value
-
-
 def parse_ipvs_stats(text: str) -> list[int]:
     """Connections, packets in/out, bytes in/out: the third line, hex columns."""
     lines = text.split("\n", 3)
@@ -79,7 +64,7 @@ def parse_ipvs_stats(text: str) -> list[int]:
     fields = lines[2].split()
     if len(fields) != 5:
         raise ValueError("ip_vs_stats corrupt: unexpected number of fields")
-    return [_uint(field, 16) for field in fields]
+    return [kernelfs.parse_uint(field, 16) for field in fields]
 
 
 def _address_port(text: str) -> tuple[str, int]:
@@ -89,15 +74,13 @@ def _address_port(text: str) -> tuple[str, int]:
     prints as IPv4), so label values equal node_exporter's.
     """
     if len(text) == 13:
-        if _HEX.fullmatch(text[:8]) is None:
-            raise ValueError(f"invalid IPv4 address in {text!r}")
-        address = str(ipaddress.IPv4Address(int(text[:8], 16)))
+        address = str(ipaddress.IPv4Address(kernelfs.parse_uint(text[:8], 16)))
     elif len(text) == 46:
         v6 = ipaddress.IPv6Address(text[1:40])
         address = str(v6.ipv4_mapped or v6)
     else:
         raise ValueError(f"unexpected IP:Port {text!r}")
-    port = _uint(text[-4:], 16)
+    port = kernelfs.parse_uint(text[-4:], 16)
     return address, port
 
 
@@ -132,7 +115,7 @@ def parse_ipvs_backends(text: str) -> list[Backend]:
             if len(fields) < 6:
                 continue
             remote_address, remote_port = _address_port(fields[1])
-            weight, active, inactive = (_uint(field, 10) for field in fields[3:6])
+            weight, active, inactive = (kernelfs.parse_uint(field, 10) for field in fields[3:6])
             backends.append(
                 (
                     (

@@ -111,19 +111,6 @@ _STATS = (
 _STAT_FILES = frozenset(stat for stat, *_ in _STATS)
 
 
-def parse_uint_auto(text: str) -> int:
-    """strconv.ParseUint(text, 0, 64), as procfs's ValueParser: 0x/0o/0b prefixes, 0755 octal."""
-    if not text or not text.isascii() or not text[0].isdigit():
-        raise ValueError(f"invalid number {text!r}")
-    if text[0] == "0" and len(text) > 1 and text[1] not in "xXoObB":
-        value = int("0o" + text[1:], 0)
-    else:
-        value = int(text, 0)
-    if value >= 1 << 64:
-        raise ValueError(f"value out of range: {text!r}")
-    return value
-
-
 def read_tape_stats(stats_dir: str, files: Iterable[str]) -> dict[str, int]:
     """The known counters of one drive; 0 for a counter the kernel does not provide."""
     counters = dict.fromkeys(_STAT_FILES, 0)
@@ -131,7 +118,7 @@ def read_tape_stats(stats_dir: str, files: Iterable[str]) -> dict[str, int]:
         # procfs reads every file, known or not, so an unreadable one fails the scrape.
         value = kernelfs.read_value(f"{stats_dir}/{name}")
         if name in _STAT_FILES:
-            counters[name] = parse_uint_auto(value)
+            counters[name] = kernelfs.parse_uint(value)
     return counters
 
 

@@ -50,18 +50,17 @@ _POOL_STATES = ("online", "degraded", "faulted", "offline", "removed", "unavail"
 # KSTAT_DATA_* from OpenZFS lib/libspl/include/sys/kstat.h, as the type column prints them.
 _KSTAT_INT64 = "3"
 _KSTAT_UINT64 = "4"
-_UINT64_MAX = 2**64 - 1
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
 
 def _uint64(text: str, key: str) -> int:
-    """Go's ``strconv.ParseUint(text, 10, 64)``: ASCII digits, no sign, fits 64 bits."""
-    if text.isascii() and text.isdigit():
-        value = int(text)
-        if value <= _UINT64_MAX:
-            return value
-    raise ValueError(f"zfs: could not parse expected unsigned integer value for {key!r}: {text!r}")
+    try:
+        return kernelfs.parse_uint(text, 10)
+    except ValueError:
+        raise ValueError(
+            f"zfs: could not parse expected unsigned integer value for {key!r}: {text!r}"
+        ) from None
 
 
 def _int64(text: str, key: str) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent.config import HostMetricsConfig
 from agent.metrics.host.registry import Collector, ScrapeContext, registrations
@@ -432,3 +433,30 @@ class Families:
 
     def label_values(self, name: str, label: str) -> set[str]:
         return {s.labels[label] for s in self.by_name[name].samples}
+
+
+def sysfs_files(fixture: Path) -> dict[str, str]:
+    """A fixture's ``sys/`` tree (extracted from node_exporter's sys.ttar) for FakeHost.write."""
+    root = fixture / "sys"
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+Exposition = dict[str, tuple[str, str, set[tuple[tuple[tuple[str, str], ...], float]]]]
+
+
+def exposition(metrics: Iterable[Metric]) -> Exposition:
+    """Family -> (type, help, {(sorted labels, value)}): order-free, like GatherAndCompare."""
+    out: Exposition = {}
+    for family in metrics:
+        samples = {(tuple(sorted(s.labels.items())), float(s.value)) for s in family.samples}
+        out[family.name] = (family.type, family.documentation, samples)
+    return out
+
+
+def assert_same_as_node_exporter(families: Families, fixture: Path) -> None:
+    """Every family, type, help text and sample of the fixture's ``node_exporter.prom``."""
+    got = exposition(families.by_name.values())
+    want = exposition(text_string_to_metric_families((fixture / "node_exporter.prom").read_text()))
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert got[name] == want[name], name

@@ -2,47 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from prometheus_client import Metric
-from prometheus_client.parser import text_string_to_metric_families
 
 import agent.metrics.host.fibrechannel  # noqa: F401
-from agent.metrics.host.fibrechannel import parse_uint64
 from agent.metrics.host.registry import NoDataError, registrations
-from tests.metrics.host.hosttree import FakeHost, Families
+from agent.metrics.kernelfs import parse_uint
+from tests.metrics.host.hosttree import FakeHost, assert_same_as_node_exporter, sysfs_files
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fibrechannel"
 HOST0 = "class/fc_host/host0"
-
-
-def sysfs_files(fixture: Path) -> dict[str, str]:
-    """A fixture's ``sys/`` tree (extracted from node_exporter's sys.ttar) for FakeHost.write."""
-    root = fixture / "sys"
-    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-Exposition = dict[str, tuple[str, str, set[tuple[tuple[tuple[str, str], ...], float]]]]
-
-
-def exposition(metrics: Iterable[Metric]) -> Exposition:
-    """Family -> (type, help, {(sorted labels, value)}): order-free, like GatherAndCompare."""
-    out: Exposition = {}
-    for family in metrics:
-        samples = {(tuple(sorted(s.labels.items())), float(s.value)) for s in family.samples}
-        out[family.name] = (family.type, family.documentation, samples)
-    return out
-
-
-def assert_same_as_node_exporter(families: Families, fixture: Path) -> None:
-    """Every family, type, help text and sample of the fixture's ``node_exporter.prom``."""
-    got = exposition(families.by_name.values())
-    want = exposition(text_string_to_metric_families((fixture / "node_exporter.prom").read_text()))
-    assert sorted(got) == sorted(want)
-    for name in want:
-        assert got[name] == want[name], name
 
 
 # host0: an Emulex HBA with every attribute, dumped_frames unimplemented (all ones);
@@ -162,10 +132,10 @@ def test_empty_fc_host_class_reports_nothing(tmp_path: Path) -> None:
     [("0x1f", 31), ("0", 0), ("42", 42), ("010", 8), ("0xffffffffffffffff", (1 << 64) - 1)],
 )
 def test_parse_uint64_reads_like_go_parseuint_base_0(text: str, value: int) -> None:
-    assert parse_uint64(text) == value
+    assert parse_uint(text) == value
 
 
 @pytest.mark.parametrize("text", ["", "-1", "+1", "0x", "0x10000000000000000", " 1", "N/A"])
 def test_parse_uint64_rejects_what_go_rejects(text: str) -> None:
     with pytest.raises(ValueError):
-        parse_uint64(text)
+        parse_uint(text)

@@ -10,8 +10,12 @@ import pytest
 import agent.metrics.host.infiniband  # noqa: F401
 from agent.metrics.host.infiniband import InfiniBandCollector, parse_rate, parse_state
 from agent.metrics.host.registry import NoDataError, registrations
-from tests.metrics.host.hosttree import FakeHost, Families
-from tests.metrics.host.test_fibrechannel import assert_same_as_node_exporter, sysfs_files
+from tests.metrics.host.hosttree import (
+    FakeHost,
+    Families,
+    assert_same_as_node_exporter,
+    sysfs_files,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "infiniband"
 # i40iw0: an iWARP device whose counters all read "N/A (no PMA)"; mlx4_0: two ports with
