@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 
 from agent.config import JournalConfig, PipelineConfig
-from agent.logs.model import LogTarget, PushEntry, StreamLabels, render_labels
+from agent.logs.model import LogTarget, PushEntry, StreamLabels, StreamLabelsCache
 from agent.logs.parse import parser_for
 from agent.logs.shipper import Shipper
 from agent.logs.stages.base import Entry, StagePipeline
@@ -44,7 +44,6 @@ from agent.metrics.self import AgentMetrics
 log = logging.getLogger("agent.logs.journal")
 
 JOURNAL = "journal"  # the dependency name in nexo_agent_dependency_up
-MAX_LABELS = 15
 # syslog priorities (0 emerg … 7 debug) onto the agent's level names
 PRIORITY_LEVELS = {
     "0": "fatal",
@@ -131,7 +130,10 @@ class JournalSource:
         ]
         self._static = {**dict(target.labels), **pipeline.static_labels}
         self._labels: dict[tuple[str, str, str, str, str], dict[str, str]] = {}
-        self._stream_labels: dict[tuple[tuple[str, str], ...], StreamLabels] = {}
+        self._stream_labels = StreamLabelsCache(
+            [*pipeline.labels, "unit", "syslog_identifier", "transport"],
+            ("service_name", "journal"),
+        )
         self._max_age_ns = int(pipeline.max_entry_age * 1e9)
         # The last entry read (restart point) and the one before each entry (resume point
         # of an entry a stage holds back).
@@ -361,7 +363,7 @@ class JournalSource:
             if e.ts_ns < min_ts:
                 too_old += 1
                 continue
-            labels = self._stream_labels_of(e.labels)
+            labels = self._stream_labels.of(e.labels)
             md = tuple(e.metadata.items())
             groups.setdefault(labels, []).append(PushEntry(e.ts_ns, e.line, md))
             size += len(e.line) + sum(len(k) + len(v) for k, v in md)
@@ -380,21 +382,6 @@ class JournalSource:
         counter = self._metrics.log_lines
         for (service, level), n in levels.items():
             counter.labels(service, level).inc(n)
-
-    def _stream_labels_of(self, labels: dict[str, str]) -> StreamLabels:
-        pairs = tuple(sorted((k, v) for k, v in labels.items() if v != ""))
-        found = self._stream_labels.get(pairs)
-        if found is None:
-            if len(pairs) > MAX_LABELS:
-                wanted = [*self._pipeline.labels, "unit", "syslog_identifier", "transport"]
-                keep = [k for k in wanted if k in labels][:MAX_LABELS]
-                keep += [k for k, _ in pairs if k not in keep][: MAX_LABELS - len(keep)]
-                pairs = tuple(sorted((k, labels[k]) for k in keep))
-            found = StreamLabels(pairs, render_labels(pairs))
-            if len(self._stream_labels) > 10_000:
-                self._stream_labels.clear()
-            self._stream_labels[pairs] = found
-        return found
 
 
 def _text(value: Any) -> str:

@@ -8,6 +8,7 @@ positions forward.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -31,6 +32,41 @@ class StreamLabels:
 
     def as_dict(self) -> dict[str, str]:
         return dict(self.pairs)
+
+
+MAX_LABELS = 15  # Loki's max_label_names_per_series default
+
+
+class StreamLabelsCache:
+    """Label dicts (after stages) -> interned :class:`StreamLabels`, as Loki will take them:
+    empty values dropped, at most :data:`MAX_LABELS` pairs (the ``wanted`` names first),
+    never an empty set (``fallback`` then). Bounded: labels may come from fields."""
+
+    def __init__(self, wanted: Sequence[str], fallback: tuple[str, str]) -> None:
+        self.wanted = wanted
+        self.fallback = fallback
+        self._known: dict[tuple[tuple[str, str], ...], StreamLabels] = {}
+
+    def clear(self) -> None:
+        self._known.clear()
+
+    def of(self, labels: dict[str, str]) -> StreamLabels:
+        pairs = tuple(sorted((k, v) for k, v in labels.items() if v != ""))
+        if not pairs:
+            # Stages removed every label: Loki refuses an empty label set, so the stream
+            # keeps a name, as Loki's own service_name default does.
+            pairs = (self.fallback,)
+        found = self._known.get(pairs)
+        if found is None:
+            if len(pairs) > MAX_LABELS:
+                keep = [k for k in self.wanted if k in labels][:MAX_LABELS]
+                keep += [k for k, _ in pairs if k not in keep][: MAX_LABELS - len(keep)]
+                pairs = tuple(sorted((k, labels[k]) for k in keep))
+            found = StreamLabels(pairs, render_labels(pairs))
+            if len(self._known) > 10_000:
+                self._known.clear()
+            self._known[pairs] = found
+        return found
 
 
 def render_labels(pairs: tuple[tuple[str, str], ...]) -> str:

@@ -17,7 +17,13 @@ import time
 
 from agent.config import PipelineConfig
 from agent.logs.dockerjson import CompleteLine, PartialLineBuffer
-from agent.logs.model import LogTarget, PushEntry, StreamLabels, render_labels
+from agent.logs.model import (
+    MAX_LABELS,
+    LogTarget,
+    PushEntry,
+    StreamLabels,
+    StreamLabelsCache,
+)
 from agent.logs.parse import json_object, parse_json_object, parser_for
 from agent.logs.shipper import Shipper
 from agent.logs.stages.base import Entry, StagePipeline
@@ -26,7 +32,6 @@ from agent.metrics.self import AgentMetrics
 
 log = logging.getLogger("agent.logs.reader")
 
-MAX_LABELS = 15  # Loki's max_label_names_per_series default
 # Polling a file with nothing new backs off from the first to the second: a busy file is
 # read within 50 ms, a quiet or trickling one costs four looks a second instead of twenty.
 IDLE_POLL_SECONDS = (0.05, 0.25)
@@ -94,7 +99,7 @@ class TargetReader:
         self._chunk_seq = 0
         self._last_commit: tuple[FileIdentity | None, int] = (None, 0)
         self._base_labels: dict[tuple[str, str], dict[str, str]] = {}
-        self._stream_labels: dict[tuple[tuple[str, str], ...], StreamLabels] = {}
+        self._stream_labels = StreamLabelsCache(pipeline.labels, ("service_name", self._service))
 
     def update_target(self, target: LogTarget) -> None:
         """A rename or label change: new lines get the new labels."""
@@ -464,7 +469,7 @@ class TargetReader:
                 continue
             group = by_labels.get(id(e.labels))
             if group is None:
-                group = by_labels[id(e.labels)] = (self._stream_labels_of(e.labels), [])
+                group = by_labels[id(e.labels)] = (self._stream_labels.of(e.labels), [])
             md = e.metadata
             known = md_cache.get(id(md))
             if known is None:
@@ -503,26 +508,6 @@ class TargetReader:
                 stream, level
             ).as_dict()
         return labels
-
-    def _stream_labels_of(self, labels: dict[str, str]) -> StreamLabels:
-        pairs = tuple(sorted((k, v) for k, v in labels.items() if v != ""))
-        if not pairs:
-            # Stages removed every label (label_allow of names this target lacks): Loki
-            # refuses an empty label set, so the stream keeps a name, as Loki's own
-            # service_name default does.
-            pairs = (("service_name", self._service),)
-        found = self._stream_labels.get(pairs)
-        if found is None:
-            if len(pairs) > MAX_LABELS:
-                wanted = self._cfg.labels
-                keep = [k for k in wanted if k in labels][:MAX_LABELS]
-                keep += [k for k, _ in pairs if k not in keep][: MAX_LABELS - len(keep)]
-                pairs = tuple(sorted((k, labels[k]) for k in keep))
-            found = StreamLabels(pairs, render_labels(pairs))
-            if len(self._stream_labels) > 10_000:  # labels from fields: stay bounded
-                self._stream_labels.clear()
-            self._stream_labels[pairs] = found
-        return found
 
     def _build_labels(self, stream: str, level: str) -> StreamLabels:
         # Target labels were chosen and bounded by discovery; add the per-line ones.

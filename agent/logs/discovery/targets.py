@@ -20,7 +20,7 @@ from agent.logs.discovery.selection import (
     detect_own_container_id,
     skip_reason,
 )
-from agent.logs.model import LogTarget
+from agent.logs.model import MAX_LABELS, LogTarget
 
 log = logging.getLogger("agent.logs.discovery")
 
@@ -28,7 +28,6 @@ TargetEventKind = Literal["added", "updated", "removed"]
 
 # Loki's defaults: max_label_names_per_series 15, max_label_name_length 1024,
 # max_label_value_length 2048 (bytes); a push breaking one is refused with 400.
-MAX_LABELS = 15
 MAX_LABEL_NAME_BYTES = 1024
 MAX_LABEL_VALUE_BYTES = 2048
 # Labels the pipeline adds per line; room is kept for those named in pipeline.labels.
