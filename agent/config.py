@@ -141,6 +141,11 @@ class StaticFileTarget(_Section):
 class PipelineConfig(_Section):
     max_line_size: ByteSize = 256 * 1024
     partial_flush_timeout: Duration = 5.0
+    # A quiet file is looked at again after at most this long (backing off from 50 ms);
+    # a busy one is read continuously. Reading a trickle once a second instead of four
+    # times halves the agent's CPU at 2,000 lines/s (issue 11): the lines of a second are
+    # handled in one warm pass. Lines wait at most this long, plus loki.batch_wait.
+    read_interval: Annotated[float, BeforeValidator(parse_duration), Field(gt=0, le=60)] = 1.0
     parse: bool = True
     # Loki labels, in this order of priority; at most 15 are ever sent.
     labels: list[str] = [

@@ -40,6 +40,7 @@ def test_check_config_prints_the_effective_default_config() -> None:
     assert effective["logs"]["loki"]["batch_size"] == 1024 * 1024
     assert effective["logs"]["pipeline"]["max_line_size"] == 256 * 1024
     assert effective["logs"]["loki"]["backoff"]["max_period"] == 300.0
+    assert effective["logs"]["pipeline"]["read_interval"] == 1.0
     assert effective["hostname"]  # filled in from the machine when left empty
 
 
@@ -50,6 +51,8 @@ def test_check_config_prints_the_effective_default_config() -> None:
         ("logs:\n  loki:\n    batch_sise: 1MiB\n", "logs.loki.batch_sise", "'batch_size'"),
         ("logs:\n  loki:\n    batch_wait: soon\n", "logs.loki.batch_wait", "not a duration"),
         ("logs:\n  pipeline:\n    max_line_size: huge\n", "logs.pipeline.max_line_size", "size"),
+        ("logs:\n  pipeline:\n    read_interval: 0s\n", "logs.pipeline.read_interval", "than 0"),
+        ("logs:\n  pipeline:\n    read_interval: 2m\n", "logs.pipeline.read_interval", "60"),
         ("logs:\n  loki:\n    encoding: xml\n", "logs.loki.encoding", "protobuf"),
         ("logs: [1, 2\n", "", "invalid YAML"),
         ("- just\n- a list\n", "", "mapping"),

@@ -32,9 +32,10 @@ from agent.metrics.self import AgentMetrics
 
 log = logging.getLogger("agent.logs.reader")
 
-# Polling a file with nothing new backs off from the first to the second: a busy file is
-# read within 50 ms, a quiet or trickling one costs four looks a second instead of twenty.
-IDLE_POLL_SECONDS = (0.05, 0.25)
+# Polling a file with nothing new backs off from this up to ``pipeline.read_interval``: a
+# file that turns busy is read within 50 ms; a quiet or trickling one costs one look per
+# interval, and its lines are handled together.
+FIRST_IDLE_POLL_SECONDS = 0.05
 BUSY_CHUNK_BYTES = 64 * 1024
 ROTATION_CHECK_SECONDS = 0.5
 # Follower loss reasons -> nexo_agent_dropped_entries_total reasons.
@@ -125,7 +126,9 @@ class TargetReader:
         shipper = self._shipper
         follower = self.follower
         idle_timeout = self._cfg.partial_flush_timeout
-        idle_sleep = IDLE_POLL_SECONDS[0]
+        idle_sleep = FIRST_IDLE_POLL_SECONDS
+        max_idle_sleep = max(self._cfg.read_interval, FIRST_IDLE_POLL_SECONDS)
+        rotations_seen = follower.stats.rotations
         while not self._stop_requested:
             while not shipper.has_room():
                 # Loki is slow or down: hold still, but keep open any file Docker rotates
@@ -141,7 +144,7 @@ class TargetReader:
                     self._ship_entries(released, self._last_commit)
                 if stages.wants_pause():
                     # A lossless limit is over its rate: the file waits, not memory.
-                    await asyncio.sleep(IDLE_POLL_SECONDS[0])
+                    await asyncio.sleep(FIRST_IDLE_POLL_SECONDS)
                     follower.check_rotation()
                     continue
             try:
@@ -152,10 +155,13 @@ class TargetReader:
             self._handle_events()
             if chunk is not None:
                 self._process(chunk)
-                if len(chunk.data) >= BUSY_CHUNK_BYTES:
-                    # A busy file: look again soon. A trickle keeps its backed-off pace and
-                    # is read in fewer, larger chunks.
-                    idle_sleep = IDLE_POLL_SECONDS[0]
+                rotated = follower.stats.rotations != rotations_seen
+                if rotated or len(chunk.data) >= BUSY_CHUNK_BYTES:
+                    # A busy file, or one that rotates (small max-size): look again soon,
+                    # before Docker deletes what it rotated away. A trickle keeps its
+                    # backed-off pace and is read in fewer, larger chunks.
+                    idle_sleep = FIRST_IDLE_POLL_SECONDS
+                    rotations_seen = follower.stats.rotations
                 # Yield so other targets, the sender and the metrics server get their turn.
                 await asyncio.sleep(0)
                 continue
@@ -172,7 +178,7 @@ class TargetReader:
                     self._ship(stale, self._safe_commit())
             self._writer_died = False
             await asyncio.sleep(idle_sleep)
-            idle_sleep = min(idle_sleep * 2, IDLE_POLL_SECONDS[1])
+            idle_sleep = min(idle_sleep * 2, max_idle_sleep)
 
     def _handle_events(self) -> None:
         gaps = self.follower.stats.possible_gaps

@@ -218,7 +218,7 @@ class FollowerStats:
 
 @dataclass(frozen=True, slots=True)
 class FollowOptions:
-    """Tunables; the defaults suit Docker json-file logs polled every 100-250 ms."""
+    """Tunables; the defaults suit Docker json-file logs polled every 50 ms to 1 s."""
 
     read_size: int = 256 * 1024
     # Memory guard for one unterminated line; Docker records are at most ~100 KiB.
