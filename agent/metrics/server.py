@@ -240,9 +240,20 @@ class RenderedFamily(Metric):
         raise NotImplementedError
 
 
+# (name, documentation, type) -> the HELP and TYPE lines: the same ~260 every scrape.
+_HEADERS: dict[tuple[str, str, str | None], str] = {}
+
+
 def _header(name: str, documentation: str, exposed_type: str | None) -> str:
-    documentation = documentation.replace("\\", r"\\").replace("\n", r"\n")
-    return f"# HELP {name} {documentation}\n# TYPE {name} {exposed_type}\n"
+    key = (name, documentation, exposed_type)
+    found = _HEADERS.get(key)
+    if found is None:
+        escaped = documentation.replace("\\", r"\\").replace("\n", r"\n")
+        found = f"# HELP {name} {escaped}\n# TYPE {name} {exposed_type}\n"
+        if len(_HEADERS) > 20_000:  # textfile names may churn; stay bounded
+            _HEADERS.clear()
+        _HEADERS[key] = found
+    return found
 
 
 def render_text(registry: CollectorRegistry) -> bytes:

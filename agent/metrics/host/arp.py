@@ -10,10 +10,10 @@ from collections import Counter
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 
@@ -28,7 +28,7 @@ class ArpCollector:
             fields = line.split()
             if len(fields) >= 6:
                 counts[fields[5]] += 1
-        family = GaugeMetricFamily("node_arp_entries", "ARP entries by device", labels=["device"])
+        family = GaugeFamily("node_arp_entries", "ARP entries by device", labels=["device"])
         for device, count in sorted(counts.items()):
             family.add_metric([device], count)
         return [family]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 
@@ -23,12 +23,12 @@ class BondingCollector:
             masters = kernelfs.read_text(f"{base}/bonding_masters").split()
         except FileNotFoundError as exc:
             raise NoDataError("bonding driver not loaded") from exc
-        slaves_family = GaugeMetricFamily(
+        slaves_family = GaugeFamily(
             "node_bonding_slaves",
             "Number of configured slaves per bonding interface.",
             labels=["master"],
         )
-        active_family = GaugeMetricFamily(
+        active_family = GaugeFamily(
             "node_bonding_active",
             "Number of active slaves per bonding interface.",
             labels=["master"],

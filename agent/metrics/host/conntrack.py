@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 _STATS = (
@@ -58,12 +58,12 @@ class ConntrackCollector:
         except FileNotFoundError as exc:
             raise NoDataError("nf_conntrack is not loaded") from exc
         families: list[Metric] = [
-            GaugeMetricFamily(
+            GaugeFamily(
                 "node_nf_conntrack_entries",
                 "Number of currently allocated flow entries for connection tracking.",
                 value=count,
             ),
-            GaugeMetricFamily(
+            GaugeFamily(
                 "node_nf_conntrack_entries_limit",
                 "Maximum size of connection tracking table.",
                 value=limit,
@@ -76,8 +76,6 @@ class ConntrackCollector:
         for name, help_text in _STATS:
             if name in totals:
                 families.append(
-                    GaugeMetricFamily(
-                        f"node_nf_conntrack_stat_{name}", help_text, value=totals[name]
-                    )
+                    GaugeFamily(f"node_nf_conntrack_stat_{name}", help_text, value=totals[name])
                 )
         return families

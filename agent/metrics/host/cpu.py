@@ -14,10 +14,10 @@ import os
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 _USER_HZ = float(os.sysconf("SC_CLK_TCK"))
@@ -49,10 +49,10 @@ class CPUCollector:
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         current = parse_cpu_lines(ctx.read_shared(ctx.proc("stat")))
-        seconds = CounterMetricFamily(
+        seconds = CounterFamily(
             "node_cpu_seconds_total", "Seconds the CPUs spent in each mode.", labels=["cpu", "mode"]
         )
-        guest = CounterMetricFamily(
+        guest = CounterFamily(
             "node_cpu_guest_seconds_total",
             "Seconds the CPUs spent in guests (VMs) for each mode.",
             labels=["cpu", "mode"],
@@ -100,14 +100,14 @@ class CPUCollector:
                     package_throttles[package] = count
         if not core_throttles and not package_throttles:
             return []
-        cores = CounterMetricFamily(
+        cores = CounterFamily(
             "node_cpu_core_throttles_total",
             "Number of times this CPU core has been throttled.",
             labels=["core", "package"],
         )
         for (package, core), count in sorted(core_throttles.items()):
             cores.add_metric([core, package], count)
-        packages = CounterMetricFamily(
+        packages = CounterFamily(
             "node_cpu_package_throttles_total",
             "Number of times this CPU package has been throttled.",
             labels=["package"],
@@ -120,14 +120,14 @@ class CPUCollector:
         families: list[Metric] = []
         isolated = kernelfs.try_value(ctx.sys("devices/system/cpu/isolated"))
         if isolated:
-            family = GaugeMetricFamily(
+            family = GaugeFamily(
                 "node_cpu_isolated", "Whether each CPU is isolated.", labels=["cpu"]
             )
             for cpu in parse_cpu_list(isolated):
                 family.add_metric([str(cpu)], 1)
             families.append(family)
         base = ctx.sys("devices/system/cpu")
-        online = GaugeMetricFamily(
+        online = GaugeFamily(
             "node_cpu_online", "CPUs that are online and being scheduled.", labels=["cpu"]
         )
         for entry in kernelfs.list_dir(base):
@@ -135,7 +135,7 @@ class CPUCollector:
                 # cpu0 usually has no "online" file: it cannot be taken offline.
                 state = kernelfs.try_value(f"{base}/{entry}/online")
                 online.add_metric([entry[3:]], 0 if state == "0" else 1)
-        if online.samples:
+        if online.rows:
             families.append(online)
         return families
 

@@ -6,10 +6,10 @@ import os
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 # (file, metric, help); cpuinfo_cur_freq is readable by root only.
@@ -44,8 +44,8 @@ class CPUFreqCollector:
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         base = ctx.sys("devices/system/cpu")
         cpus = [e for e in kernelfs.list_dir(base) if e.startswith("cpu") and e[3:].isdigit()]
-        families = [GaugeMetricFamily(name, h, labels=["cpu"]) for _, name, h in _FREQUENCIES]
-        governors = GaugeMetricFamily(
+        families = [GaugeFamily(name, h, labels=["cpu"]) for _, name, h in _FREQUENCIES]
+        governors = GaugeFamily(
             "node_cpu_scaling_governor",
             "Current enabled CPU frequency governor.",
             labels=["cpu", "governor"],

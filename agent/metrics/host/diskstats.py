@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.filters import NameFilter
 from agent.metrics.host.registry import ScrapeContext, register
 
@@ -148,34 +148,32 @@ class DiskstatsCollector:
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         counters = {
-            column: (CounterMetricFamily if counter else GaugeMetricFamily)(
-                name, help_text, labels=["device"]
-            )
+            column: (CounterFamily if counter else GaugeFamily)(name, help_text, labels=["device"])
             for column, name, help_text, _, counter in _COLUMNS
         }
-        info = GaugeMetricFamily(
+        info = GaugeFamily(
             "node_disk_info", "Info of /sys/block/<block_device>.", labels=_INFO_LABELS
         )
-        fs_info = GaugeMetricFamily(
+        fs_info = GaugeFamily(
             "node_disk_filesystem_info",
             "Info about disk filesystem.",
             labels=["device", "type", "usage", "uuid", "version"],
         )
-        dm_info = GaugeMetricFamily(
+        dm_info = GaugeFamily(
             "node_disk_device_mapper_info",
             "Info about disk device mapper.",
             labels=["device", "name", "uuid", "vg_name", "lv_name", "lv_layer"],
         )
         ata = {
-            "ID_ATA_ROTATION_RATE_RPM": GaugeMetricFamily(
+            "ID_ATA_ROTATION_RATE_RPM": GaugeFamily(
                 "node_disk_ata_rotation_rate_rpm",
                 "ATA disk rotation rate in RPMs (0 for SSDs).",
                 labels=["device"],
             ),
-            "ID_ATA_WRITE_CACHE": GaugeMetricFamily(
+            "ID_ATA_WRITE_CACHE": GaugeFamily(
                 "node_disk_ata_write_cache", "ATA disk has a write cache.", labels=["device"]
             ),
-            "ID_ATA_WRITE_CACHE_ENABLED": GaugeMetricFamily(
+            "ID_ATA_WRITE_CACHE_ENABLED": GaugeFamily(
                 "node_disk_ata_write_cache_enabled",
                 "ATA disk has its write cache enabled.",
                 labels=["device"],
@@ -239,9 +237,9 @@ class DiskstatsCollector:
                 value = udev.get(key)
                 if value is not None and value.isdigit():
                     family.add_metric([device], float(value))
-        families: list[Metric] = [f for f in counters.values() if f.samples]
+        families: list[Metric] = [f for f in counters.values() if f.rows]
         families.append(info)
-        families.extend(f for f in (fs_info, dm_info, *ata.values()) if f.samples)
+        families.extend(f for f in (fs_info, dm_info, *ata.values()) if f.rows)
         return families
 
     def _rotational_of(self, ctx: ScrapeContext, device: str, major: str, minor: str) -> str:

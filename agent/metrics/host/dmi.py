@@ -10,10 +10,10 @@ import os
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 _FILES = (
@@ -43,7 +43,7 @@ _FILES = (
 @register("dmi")
 class DMICollector:
     def __init__(self, cfg: HostMetricsConfig) -> None:
-        self._info: GaugeMetricFamily | None = None
+        self._info: GaugeFamily | None = None
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         if self._info is None:
@@ -57,7 +57,7 @@ class DMICollector:
                 if value:
                     labels.append(label)
                     values.append(value)
-            info = GaugeMetricFamily(
+            info = GaugeFamily(
                 "node_dmi_info",
                 "A metric with a constant '1' value labeled by bios_date, bios_release, "
                 "bios_vendor, bios_version, board_asset_tag, board_name, board_serial, "

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 
@@ -19,27 +19,27 @@ class EDACCollector:
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         base = ctx.sys("devices/system/edac/mc")
-        ce = CounterMetricFamily(
+        ce = CounterFamily(
             "node_edac_correctable_errors_total",
             "Total correctable memory errors.",
             labels=["controller"],
         )
-        ue = CounterMetricFamily(
+        ue = CounterFamily(
             "node_edac_uncorrectable_errors_total",
             "Total uncorrectable memory errors.",
             labels=["controller"],
         )
-        csrow_ce = CounterMetricFamily(
+        csrow_ce = CounterFamily(
             "node_edac_csrow_correctable_errors_total",
             "Total correctable memory errors for this csrow.",
             labels=["controller", "csrow"],
         )
-        csrow_ue = CounterMetricFamily(
+        csrow_ue = CounterFamily(
             "node_edac_csrow_uncorrectable_errors_total",
             "Total uncorrectable memory errors for this csrow.",
             labels=["controller", "csrow"],
         )
-        channel_ce = CounterMetricFamily(
+        channel_ce = CounterFamily(
             "node_edac_channel_correctable_errors_total",
             "Total correctable memory errors for this channel.",
             labels=["controller", "csrow", "channel", "dimm_label"],

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 
@@ -21,10 +21,8 @@ class EntropyCollector:
         available = kernelfs.read_int(ctx.proc("sys/kernel/random/entropy_avail"))
         pool_size = kernelfs.read_int(ctx.proc("sys/kernel/random/poolsize"))
         return [
-            GaugeMetricFamily(
+            GaugeFamily(
                 "node_entropy_available_bits", "Bits of available entropy.", value=available
             ),
-            GaugeMetricFamily(
-                "node_entropy_pool_size_bits", "Bits of entropy pool.", value=pool_size
-            ),
+            GaugeFamily("node_entropy_pool_size_bits", "Bits of entropy pool.", value=pool_size),
         ]

@@ -17,10 +17,10 @@ import os
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 _UINT64_MAX = (1 << 64) - 1
@@ -98,13 +98,13 @@ class FibreChannelCollector:
             hosts = sorted(os.listdir(base))
         except FileNotFoundError:
             raise NoDataError("no Fibre Channel hosts") from None
-        info = GaugeMetricFamily(
+        info = GaugeFamily(
             "node_fibrechannel_info",
             "Non-numeric data from /sys/class/fc_host/<host>, value is always 1.",
             labels=["fc_host", *_INFO_LABELS],
         )
         counters = {
-            file: CounterMetricFamily(f"node_fibrechannel_{name}", help_text, labels=["fc_host"])
+            file: CounterFamily(f"node_fibrechannel_{name}", help_text, labels=["fc_host"])
             for file, (name, help_text) in _COUNTERS.items()
         }
         for host in hosts:
@@ -129,4 +129,4 @@ class FibreChannelCollector:
                 # All ones: a counter the HBA firmware does not implement.
                 if count is not None and count != _UINT64_MAX:
                     family.add_metric([host], count)
-        return [family for family in (info, *counters.values()) if family.samples]
+        return [family for family in (info, *counters.values()) if family.rows]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 
@@ -21,12 +21,12 @@ class FilefdCollector:
         # "allocated  unused(always 0 since 2.6)  maximum"
         allocated, _, maximum = kernelfs.read_text(ctx.proc("sys/fs/file-nr")).split()[:3]
         return [
-            GaugeMetricFamily(
+            GaugeFamily(
                 "node_filefd_allocated",
                 "File descriptor statistics: allocated.",
                 value=float(allocated),
             ),
-            GaugeMetricFamily(
+            GaugeFamily(
                 "node_filefd_maximum", "File descriptor statistics: maximum.", value=float(maximum)
             ),
         ]

@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.filters import NameFilter
 from agent.metrics.host.registry import ScrapeContext, register
 from agent.metrics.host.statfs import TIMEOUT_ERROR, StatfsFunction, StatfsPool, StuckMounts
@@ -134,32 +134,32 @@ class FilesystemCollector:
 
 class _Families:
     def __init__(self) -> None:
-        self.size = GaugeMetricFamily(
+        self.size = GaugeFamily(
             "node_filesystem_size_bytes", "Filesystem size in bytes.", labels=_LABELS
         )
-        self.free = GaugeMetricFamily(
+        self.free = GaugeFamily(
             "node_filesystem_free_bytes", "Filesystem free space in bytes.", labels=_LABELS
         )
-        self.avail = GaugeMetricFamily(
+        self.avail = GaugeFamily(
             "node_filesystem_avail_bytes",
             "Filesystem space available to non-root users in bytes.",
             labels=_LABELS,
         )
-        self.files = GaugeMetricFamily(
+        self.files = GaugeFamily(
             "node_filesystem_files", "Filesystem total file nodes.", labels=_LABELS
         )
-        self.files_free = GaugeMetricFamily(
+        self.files_free = GaugeFamily(
             "node_filesystem_files_free", "Filesystem total free file nodes.", labels=_LABELS
         )
-        self.readonly = GaugeMetricFamily(
+        self.readonly = GaugeFamily(
             "node_filesystem_readonly", "Filesystem read-only status.", labels=_LABELS
         )
-        self.device_error = GaugeMetricFamily(
+        self.device_error = GaugeFamily(
             "node_filesystem_device_error",
             "Whether an error occurred while getting statistics for the given device.",
             labels=_LABELS,
         )
-        self.mount_info = GaugeMetricFamily(
+        self.mount_info = GaugeFamily(
             "node_filesystem_mount_info",
             "Filesystem mount information.",
             labels=["device", "major", "minor", "mountpoint"],

@@ -16,10 +16,10 @@ import re
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 _SENSOR_FILE = re.compile(r"^(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<property>.+))?$")
@@ -80,21 +80,21 @@ def _collect_sensor_files(directory: str, data: dict[str, dict[str, str]]) -> No
 
 class _Families:
     def __init__(self) -> None:
-        self.by_name: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+        self.by_name: dict[str, GaugeFamily | CounterFamily] = {}
 
     def add(
         self, name: str, help_text: str, labels: list[str], value: float, counter: bool = False
     ) -> None:
         family = self.by_name.get(name)
         if family is None:
-            family = self.by_name[name] = (CounterMetricFamily if counter else GaugeMetricFamily)(
+            family = self.by_name[name] = (CounterFamily if counter else GaugeFamily)(
                 name, help_text, labels=_LABELS
             )
         family.add_metric(labels, value)
 
 
 def _emit(
-    chip: str, sensor: str, data: dict[str, str], out: _Families, labels_out: GaugeMetricFamily
+    chip: str, sensor: str, data: dict[str, str], out: _Families, labels_out: GaugeFamily
 ) -> None:
     match = _SENSOR_FILE.match(sensor)
     sensor_type = match.group("type") if match else sensor
@@ -212,12 +212,12 @@ class HwmonCollector:
         if not os.path.isdir(base):
             raise NoDataError("no /sys/class/hwmon on this system")
         out = _Families()
-        sensor_labels = GaugeMetricFamily(
+        sensor_labels = GaugeFamily(
             "node_hwmon_sensor_label",
             "Label for given chip and sensor",
             labels=["chip", "sensor", "label"],
         )
-        chip_names = GaugeMetricFamily(
+        chip_names = GaugeFamily(
             "node_hwmon_chip_names",
             "Annotation metric for human-readable chip names",
             labels=["chip", "chip_name"],

@@ -29,10 +29,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.filters import NameFilter
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
@@ -447,13 +447,13 @@ class InfiniBandCollector:
         except FileNotFoundError as exc:
             # Anything missing short of a counter file: node_exporter reports no data at all.
             raise NoDataError(f"InfiniBand class incomplete: {exc}") from None
-        info = GaugeMetricFamily(
+        info = GaugeFamily(
             "node_infiniband_info",
             "Non-numeric data from /sys/class/infiniband/<device>, value is always 1.",
             labels=["device", "board_id", "firmware_version", "hca_type"],
         )
-        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
-            name: (GaugeMetricFamily if name in _GAUGES else CounterMetricFamily)(
+        families: dict[str, GaugeFamily | CounterFamily] = {
+            name: (GaugeFamily if name in _GAUGES else CounterFamily)(
                 f"node_infiniband_{name}", _HELP[name], labels=["device", "port"]
             )
             for name in _PORT_METRICS
@@ -471,4 +471,4 @@ class InfiniBandCollector:
                 families["rate_bytes_per_second"].add_metric(labels, port.rate)
                 for name, value in port.values.items():
                     families[name].add_metric(labels, value)
-        return [family for family in (info, *families.values()) if family.samples]
+        return [family for family in (info, *families.values()) if family.rows]

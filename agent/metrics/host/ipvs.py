@@ -18,10 +18,10 @@ import ipaddress
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 FULL_BACKEND_LABELS = (
@@ -144,7 +144,7 @@ class IPVSCollector:
         except FileNotFoundError as exc:
             raise NoDataError("ip_vs module not loaded") from exc
         totals = [
-            CounterMetricFamily(name, help_text, value=value)
+            CounterFamily(name, help_text, value=value)
             for (name, help_text), value in zip(_TOTALS, parse_ipvs_stats(stats_text), strict=True)
         ]
         backends = parse_ipvs_backends(kernelfs.read_text(ctx.proc("net/ip_vs")))
@@ -155,17 +155,17 @@ class IPVSCollector:
             total = sums.setdefault(key, [0, 0, 0])
             for i, count in enumerate(counts):
                 total[i] += count
-        active = GaugeMetricFamily(
+        active = GaugeFamily(
             "node_ipvs_backend_connections_active",
             "The current active connections by local and remote address.",
             labels=self._labels,
         )
-        inactive = GaugeMetricFamily(
+        inactive = GaugeFamily(
             "node_ipvs_backend_connections_inactive",
             "The current inactive connections by local and remote address.",
             labels=self._labels,
         )
-        weight = GaugeMetricFamily(
+        weight = GaugeFamily(
             "node_ipvs_backend_weight",
             "The current backend weight by local and remote address.",
             labels=self._labels,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 
@@ -22,7 +22,7 @@ class KernelHungCollector:
             count = kernelfs.read_int(ctx.proc("sys/kernel/hung_task_detect_count"))
         except FileNotFoundError as exc:
             raise NoDataError("kernel has no hung_task_detect_count") from exc
-        family = CounterMetricFamily(
+        family = CounterFamily(
             "node_kernel_hung_tasks_total",
             "Total number of tasks that have been detected as hung since system boot.",
         )

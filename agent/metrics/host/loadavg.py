@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 
@@ -21,7 +21,7 @@ class LoadavgCollector:
         fields = kernelfs.read_text(ctx.proc("loadavg")).split()
         families: list[Metric] = []
         for index, minutes in enumerate(("1", "5", "15")):
-            family = GaugeMetricFamily(f"node_load{minutes}", f"{minutes}m load average.")
+            family = GaugeFamily(f"node_load{minutes}", f"{minutes}m load average.")
             family.add_metric([], float(fields[index]))
             families.append(family)
         return families

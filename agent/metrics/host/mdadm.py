@@ -20,10 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 _STATUS = re.compile(r"(\d+) blocks .*\[(\d+)/(\d+)\] \[([U_]+)\]")
@@ -159,21 +159,21 @@ class MdadmCollector:
             text = kernelfs.read_text(ctx.proc("mdstat"))
         except FileNotFoundError as exc:
             raise NoDataError("no /proc/mdstat (md driver not loaded)") from exc
-        disks = GaugeMetricFamily(
+        disks = GaugeFamily(
             "node_md_disks",
             "Number of active/failed/spare disks of device.",
             labels=["device", "state"],
         )
-        required = GaugeMetricFamily(
+        required = GaugeFamily(
             "node_md_disks_required", "Total number of disks of device.", labels=["device"]
         )
-        state = GaugeMetricFamily(
+        state = GaugeFamily(
             "node_md_state", "Indicates the state of md-device.", labels=["device", "state"]
         )
-        blocks = GaugeMetricFamily(
+        blocks = GaugeFamily(
             "node_md_blocks", "Total number of blocks on device.", labels=["device"]
         )
-        synced = GaugeMetricFamily(
+        synced = GaugeFamily(
             "node_md_blocks_synced",
             "Number of blocks synced on device.",
             labels=["device"],
@@ -187,10 +187,10 @@ class MdadmCollector:
                 state.add_metric([md.name, label], 1 if md.state == activity else 0)
             blocks.add_metric([md.name], md.blocks)
             synced.add_metric([md.name], md.blocks_synced)
-        raid_disks = GaugeMetricFamily(
+        raid_disks = GaugeFamily(
             "node_md_raid_disks", "Number of raid disks on device.", labels=["device"]
         )
-        degraded = GaugeMetricFamily(
+        degraded = GaugeFamily(
             "node_md_degraded", "Number of degraded disks on device.", labels=["device"]
         )
         for raid in read_mdraids(ctx.sys("block")):

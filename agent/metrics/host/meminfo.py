@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 
@@ -43,7 +43,7 @@ class MeminfoCollector:
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         families: list[Metric] = []
         for key, value in parse_meminfo(kernelfs.read_text(ctx.proc("meminfo"))).items():
-            family = GaugeMetricFamily(
+            family = GaugeFamily(
                 "node_memory_" + key, f"Memory information field {key}.", value=value
             )
             families.append(family)

@@ -10,10 +10,10 @@ import os
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.filters import NameFilter
 from agent.metrics.host.registry import ScrapeContext, register
 
@@ -55,10 +55,10 @@ class NetclassCollector:
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         base = ctx.sys("class/net")
-        up = GaugeMetricFamily(
+        up = GaugeFamily(
             "node_network_up", "Value is 1 if operstate is 'up', 0 otherwise.", labels=["device"]
         )
-        info = GaugeMetricFamily(
+        info = GaugeFamily(
             "node_network_info",
             "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
             labels=[
@@ -72,14 +72,14 @@ class NetclassCollector:
             ],
         )
         numeric = {
-            attribute: (CounterMetricFamily if counter else GaugeMetricFamily)(
+            attribute: (CounterFamily if counter else GaugeFamily)(
                 f"node_network_{suffix}",
                 f"Network device property: {suffix}",
                 labels=["device"],
             )
             for attribute, suffix, counter in _NUMERIC
         }
-        speed = GaugeMetricFamily(
+        speed = GaugeFamily(
             "node_network_speed_bytes", "Network device property: speed_bytes", labels=["device"]
         )
         for device in kernelfs.list_dir(base):
@@ -99,10 +99,10 @@ class NetclassCollector:
     def _device(
         device: str,
         directory: int,
-        up: GaugeMetricFamily,
-        info: GaugeMetricFamily,
-        numeric: dict[str, GaugeMetricFamily | CounterMetricFamily],
-        speed: GaugeMetricFamily,
+        up: GaugeFamily,
+        info: GaugeFamily,
+        numeric: dict[str, GaugeFamily | CounterFamily],
+        speed: GaugeFamily,
     ) -> None:
         read = kernelfs.try_value_at
         operstate = read(directory, "operstate") or ""

@@ -16,10 +16,10 @@ import struct
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily
 from agent.metrics.host.filters import NameFilter
 from agent.metrics.host.registry import ScrapeContext, register
 
@@ -161,14 +161,14 @@ class NetdevCollector:
                 devices = parse_proc_net_dev(kernelfs.read_text(ctx.proc("net/dev")))
         else:
             devices = parse_proc_net_dev(kernelfs.read_text(ctx.proc("net/dev")))
-        families: dict[str, CounterMetricFamily] = {}
+        families: dict[str, CounterFamily] = {}
         for device in sorted(devices):
             if self._filter.ignored(device):
                 continue
             for key, value in devices[device].items():
                 family = families.get(key)
                 if family is None:
-                    family = families[key] = CounterMetricFamily(
+                    family = families[key] = CounterFamily(
                         f"node_network_{key}_total",
                         f"Network device statistic {key}.",
                         labels=["device"],

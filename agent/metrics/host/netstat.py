@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import UnknownMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import UntypedFamily
 from agent.metrics.host.filters import NameFilter
 from agent.metrics.host.registry import ScrapeContext, register
 
@@ -89,6 +89,6 @@ class NetstatCollector:
 
 
 def _untyped(key: str, value: str) -> Metric:
-    return UnknownMetricFamily(
+    return UntypedFamily(
         "node_netstat_" + key, f"Statistic {key.replace('_', '')}.", value=float(value)
     )

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 V2_PROCEDURES = (
@@ -136,7 +136,7 @@ def parse_rpc_lines(text: str) -> dict[str, list[float]]:
 
 
 def add_requests(
-    family: CounterMetricFamily, proto: str, names: Sequence[str], counted: list[float] | None
+    family: CounterFamily, proto: str, names: Sequence[str], counted: list[float] | None
 ) -> None:
     if not counted:
         return
@@ -158,14 +158,14 @@ class NFSCollector:
         families: list[Metric] = []
         net = stats.get("net")
         if net and len(net) >= 4:
-            packets = CounterMetricFamily(
+            packets = CounterFamily(
                 "node_nfs_packets_total",
                 "Total NFSd network packets (sent+received) by protocol type.",
                 labels=["protocol"],
             )
             packets.add_metric(["udp"], net[1])
             packets.add_metric(["tcp"], net[2])
-            connections = CounterMetricFamily(
+            connections = CounterFamily(
                 "node_nfs_connections_total", "Total number of NFSd TCP connections."
             )
             connections.add_metric([], net[3])
@@ -185,10 +185,10 @@ class NFSCollector:
                     rpc[2],
                 ),
             ):
-                family = CounterMetricFamily(name, help_text)
+                family = CounterFamily(name, help_text)
                 family.add_metric([], value)
                 families.append(family)
-        requests = CounterMetricFamily(
+        requests = CounterFamily(
             "node_nfs_requests_total",
             "Number of NFS procedures invoked.",
             labels=["proto", "method"],

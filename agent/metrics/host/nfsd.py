@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.nfs import V2_PROCEDURES, V3_PROCEDURES, add_requests, parse_rpc_lines
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
@@ -52,8 +52,8 @@ V4_OPERATIONS = (
 )
 
 
-def _counter(name: str, help_text: str, value: float) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, help_text)
+def _counter(name: str, help_text: str, value: float) -> CounterFamily:
+    family = CounterFamily(name, help_text)
     family.add_metric([], value)
     return family
 
@@ -111,7 +111,7 @@ class NFSdCollector:
         th = stats.get("th")
         if th:
             out.append(
-                GaugeMetricFamily(
+                GaugeFamily(
                     "node_nfsd_server_threads",
                     "Total number of NFSd kernel threads that are running.",
                     value=th[0],
@@ -120,7 +120,7 @@ class NFSdCollector:
         ra = stats.get("ra")
         if ra and len(ra) >= 12:
             out.append(
-                GaugeMetricFamily(
+                GaugeFamily(
                     "node_nfsd_read_ahead_cache_size_blocks",
                     "How large the read ahead cache is in blocks.",
                     value=ra[0],
@@ -135,7 +135,7 @@ class NFSdCollector:
             )
         net = stats.get("net")
         if net and len(net) >= 4:
-            packets = CounterMetricFamily(
+            packets = CounterFamily(
                 "node_nfsd_packets_total",
                 "Total NFSd network packets (sent+received) by protocol type.",
                 labels=["proto"],
@@ -150,7 +150,7 @@ class NFSdCollector:
             )
         rpc = stats.get("rpc")
         if rpc and len(rpc) >= 5:
-            errors = CounterMetricFamily(
+            errors = CounterFamily(
                 "node_nfsd_rpc_errors_total",
                 "Total number of NFSd RPC errors by error type.",
                 labels=["error"],
@@ -162,7 +162,7 @@ class NFSdCollector:
             out.append(
                 _counter("node_nfsd_server_rpcs_total", "Total number of NFSd RPCs.", rpc[0])
             )
-        requests = CounterMetricFamily(
+        requests = CounterFamily(
             "node_nfsd_requests_total",
             "Total number NFSd Requests by method and protocol.",
             labels=["proto", "method"],

@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
+from agent.metrics.host.families import GaugeFamily, has_samples
 from agent.metrics.host.registry import Collector, NoDataError, ScrapeContext
 
 log = logging.getLogger("agent.metrics.host")
@@ -48,12 +48,12 @@ class NodeCollector:
 
     def _scrape(self) -> list[Metric]:
         ctx = ScrapeContext.from_config(self._cfg)
-        duration = GaugeMetricFamily(
+        duration = GaugeFamily(
             "node_scrape_collector_duration_seconds",
             "node_exporter: Duration of a collector scrape.",
             labels=["collector"],
         )
-        success = GaugeMetricFamily(
+        success = GaugeFamily(
             "node_scrape_collector_success",
             "node_exporter: Whether a collector succeeded.",
             labels=["collector"],
@@ -74,7 +74,7 @@ class NodeCollector:
             else:
                 ok = 1.0
                 # node_exporter never prints a family without samples.
-                out.extend(family for family in families if family.samples)
+                out.extend(family for family in families if has_samples(family))
                 self._last_error.pop(name, None)
             duration.add_metric([name], perf_counter() - start)
             success.add_metric([name], ok)

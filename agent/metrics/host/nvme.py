@@ -16,10 +16,10 @@ import re
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 # Unanchored, like procfs: the namespace ID is the number after the controller's "c<n>n".
@@ -42,36 +42,36 @@ class NVMeCollector:
         controllers = kernelfs.list_dir(base)
         if not controllers:
             raise NoDataError("no NVMe controllers")
-        info = GaugeMetricFamily(
+        info = GaugeFamily(
             "node_nvme_info",
             "Non-numeric data from /sys/class/nvme/<device>, value is always 1.",
             labels=["device", "firmware_revision", "model", "serial", "state", "cntlid"],
         )
         ns_labels = ["device", "nsid"]
-        ns_info = GaugeMetricFamily(
+        ns_info = GaugeFamily(
             "node_nvme_namespace_info",
             "Information about NVMe namespaces. Value is always 1",
             labels=["device", "nsid", "ana_state"],
         )
-        capacity = GaugeMetricFamily(
+        capacity = GaugeFamily(
             "node_nvme_namespace_capacity_bytes",
             "Capacity of the NVMe namespace in bytes. Computed as namespace_size * "
             "namespace_logical_block_size",
             labels=ns_labels,
         )
-        size = GaugeMetricFamily(
+        size = GaugeFamily(
             "node_nvme_namespace_size_bytes",
             "Size of the NVMe namespace in bytes. Available in "
             "/sys/class/nvme/<device>/<namespace>/size",
             labels=ns_labels,
         )
-        used = GaugeMetricFamily(
+        used = GaugeFamily(
             "node_nvme_namespace_used_bytes",
             "Used space of the NVMe namespace in bytes. Available in "
             "/sys/class/nvme/<device>/<namespace>/nuse",
             labels=ns_labels,
         )
-        block_size = GaugeMetricFamily(
+        block_size = GaugeFamily(
             "node_nvme_namespace_logical_block_size_bytes",
             "Logical block size of the NVMe namespace in bytes. Usually 4Kb. Available in "
             "/sys/class/nvme/<device>/<namespace>/queue/logical_block_size",

@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 _PATHS = ("/etc/os-release", "/usr/lib/os-release")
@@ -76,7 +76,7 @@ class OSReleaseCollector:
 
     @staticmethod
     def _build(release: dict[str, str]) -> list[Metric]:
-        info = GaugeMetricFamily(
+        info = GaugeFamily(
             "node_os_info",
             "A metric with a constant '1' value labeled by build_id, id, id_like, image_id, "
             "image_version, name, pretty_name, variant, variant_id, version, version_codename, "
@@ -87,7 +87,7 @@ class OSReleaseCollector:
         families: list[Metric] = [info]
         match = _VERSION.match(release.get("VERSION_ID", ""))
         if match and float(match.group(0)) > 0:
-            version = GaugeMetricFamily(
+            version = GaugeFamily(
                 "node_os_version",
                 "Metric containing the major.minor part of the OS version.",
                 labels=["id", "id_like", "name"],
@@ -105,7 +105,7 @@ class OSReleaseCollector:
                 pass
             else:
                 families.append(
-                    GaugeMetricFamily(
+                    GaugeFamily(
                         "node_os_support_end_timestamp_seconds",
                         "Metric containing the end-of-life date timestamp of the OS.",
                         value=end,

@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 _PLAIN = {
@@ -102,13 +103,13 @@ class PowerSupplyClassCollector:
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         base = ctx.sys("class/power_supply")
-        families: dict[str, GaugeMetricFamily] = {}
+        families: dict[str, GaugeFamily] = {}
         infos: list[Metric] = []
 
         def add(suffix: str, supply: str, value: float) -> None:
             family = families.get(suffix)
             if family is None:
-                family = families[suffix] = GaugeMetricFamily(
+                family = families[suffix] = GaugeFamily(
                     f"node_power_supply_{suffix}",
                     f"{suffix} value of /sys/class/power_supply/<power_supply>.",
                     labels=["power_supply"],
@@ -135,6 +136,8 @@ class PowerSupplyClassCollector:
                 if props.get(key):
                     labels.append(key)
                     values.append(props[key])
+            # prometheus_client's family: the info series of each supply have their own
+            # label sets, merged into one family below.
             info = GaugeMetricFamily(
                 "node_power_supply_info",
                 "info of /sys/class/power_supply/<power_supply>.",

@@ -11,10 +11,10 @@ import errno
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 # (resource, line, metric, help)
@@ -89,7 +89,7 @@ class PressureCollector:
         for resource, kind, name, help_text in _SERIES:
             value = parsed.get(resource, {}).get(kind)
             if value is not None:
-                family = CounterMetricFamily(name, help_text)
+                family = CounterFamily(name, help_text)
                 family.add_metric([], value)
                 families.append(family)
         return families

@@ -11,7 +11,8 @@ import resource
 from collections.abc import Iterable
 
 from prometheus_client import Metric, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily
+
+from agent.metrics.host.families import GaugeFamily
 
 # Go reports an unlimited RLIMIT_AS as the unsigned RLIM_INFINITY.
 _UNLIMITED = float(2**64 - 1)
@@ -27,7 +28,7 @@ class AgentProcessCollector(ProcessCollector):
         families = list(super().collect())
         soft, _ = resource.getrlimit(resource.RLIMIT_AS)
         families.append(
-            GaugeMetricFamily(
+            GaugeFamily(
                 "process_virtual_memory_max_bytes",
                 "Maximum amount of virtual memory available in bytes.",
                 value=_UNLIMITED if soft == resource.RLIM_INFINITY else float(soft),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily
 from agent.metrics.host.hwmon import clean_name
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
@@ -23,7 +23,7 @@ class RaplCollector:
         entries = kernelfs.list_dir(base)
         if not entries:
             raise NoDataError("no /sys/class/powercap")
-        families: dict[str, CounterMetricFamily] = {}
+        families: dict[str, CounterFamily] = {}
         occurrences: dict[str, int] = {}
         for entry in entries:
             path = f"{base}/{entry}"
@@ -44,7 +44,7 @@ class RaplCollector:
             metric = f"node_rapl_{clean_name(zone)}_joules_total"
             family = families.get(metric)
             if family is None:
-                family = families[metric] = CounterMetricFamily(
+                family = families[metric] = CounterFamily(
                     metric, f"Current RAPL {zone} value in joules", labels=["index", "path"]
                 )
             family.add_metric([index, path], microjoules / 1e6)

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 
 
 class NoDataError(Exception):
@@ -71,7 +71,7 @@ class LazyFamilies:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.by_name: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+        self.by_name: dict[str, GaugeFamily | CounterFamily] = {}
 
     def add(
         self,
@@ -84,7 +84,7 @@ class LazyFamilies:
         name = self.prefix + suffix
         family = self.by_name.get(name)
         if family is None:
-            kind = CounterMetricFamily if counter else GaugeMetricFamily
+            kind = CounterFamily if counter else GaugeFamily
             family = self.by_name[name] = kind(name, help_text, labels=list(labels))
         family.add_metric(list(labels.values()), value)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 
@@ -22,17 +22,17 @@ class SchedstatCollector:
             text = kernelfs.read_text(ctx.proc("schedstat"))
         except FileNotFoundError as exc:
             raise NoDataError("kernel without CONFIG_SCHEDSTATS") from exc
-        running = CounterMetricFamily(
+        running = CounterFamily(
             "node_schedstat_running_seconds_total",
             "Number of seconds CPU spent running a process.",
             labels=["cpu"],
         )
-        waiting = CounterMetricFamily(
+        waiting = CounterFamily(
             "node_schedstat_waiting_seconds_total",
             "Number of seconds spent by processing waiting for this CPU.",
             labels=["cpu"],
         )
-        timeslices = CounterMetricFamily(
+        timeslices = CounterFamily(
             "node_schedstat_timeslices_total",
             "Number of timeslices executed by CPU.",
             labels=["cpu"],

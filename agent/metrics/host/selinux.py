@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 _MODES = {"enforcing": 1, "permissive": 0, "disabled": -1}
@@ -24,7 +24,7 @@ class SELinuxCollector:
         if enforce is None:
             # No selinuxfs: SELinux is off, and that is all node_exporter reports.
             return [
-                GaugeMetricFamily(
+                GaugeFamily(
                     "node_selinux_enabled", "SELinux is enabled, 1 is true, 0 is false", value=0
                 )
             ]
@@ -37,15 +37,15 @@ class SELinuxCollector:
         except OSError:
             pass
         return [
-            GaugeMetricFamily(
+            GaugeFamily(
                 "node_selinux_enabled", "SELinux is enabled, 1 is true, 0 is false", value=1
             ),
-            GaugeMetricFamily(
+            GaugeFamily(
                 "node_selinux_config_mode",
                 "Configured SELinux enforcement mode",
                 value=config_mode,
             ),
-            GaugeMetricFamily(
+            GaugeFamily(
                 "node_selinux_current_mode",
                 "Current SELinux enforcement mode",
                 value=1 if enforce == "1" else 0,

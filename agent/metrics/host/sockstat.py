@@ -11,10 +11,10 @@ import os
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -49,7 +49,7 @@ class SockstatCollector:
         with contextlib.suppress(FileNotFoundError):  # IPv6 disabled
             stats.update(parse_sockstat(kernelfs.read_text(ctx.proc("net/sockstat6"))))
         return [
-            GaugeMetricFamily(
+            GaugeFamily(
                 "node_sockstat_" + key,
                 f"Number of {key.replace('_', ' ')}.",
                 value=value,

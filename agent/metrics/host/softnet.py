@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 # (column, name, help, counter?, minimum row width)
@@ -53,7 +53,7 @@ class SoftnetCollector:
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         families = [
-            (CounterMetricFamily if counter else GaugeMetricFamily)(name, help_text, labels=["cpu"])
+            (CounterFamily if counter else GaugeFamily)(name, help_text, labels=["cpu"])
             for _, name, help_text, counter, _ in _COLUMNS
         ]
         for row, line in enumerate(kernelfs.read_text(ctx.proc("net/softnet_stat")).splitlines()):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 
@@ -32,27 +32,27 @@ class StatCollector:
         return families
 
 
-_FAMILIES: tuple[tuple[str, str, str, type[GaugeMetricFamily] | type[CounterMetricFamily]], ...] = (
-    ("intr", "node_intr_total", "Total number of interrupts serviced.", CounterMetricFamily),
+_FAMILIES: tuple[tuple[str, str, str, type[GaugeFamily] | type[CounterFamily]], ...] = (
+    ("intr", "node_intr_total", "Total number of interrupts serviced.", CounterFamily),
     (
         "ctxt",
         "node_context_switches_total",
         "Total number of context switches.",
-        CounterMetricFamily,
+        CounterFamily,
     ),
-    ("processes", "node_forks_total", "Total number of forks.", CounterMetricFamily),
-    ("btime", "node_boot_time_seconds", "Node boot time, in unixtime.", GaugeMetricFamily),
+    ("processes", "node_forks_total", "Total number of forks.", CounterFamily),
+    ("btime", "node_boot_time_seconds", "Node boot time, in unixtime.", GaugeFamily),
     (
         "procs_running",
         "node_procs_running",
         "Number of processes in runnable state.",
-        GaugeMetricFamily,
+        GaugeFamily,
     ),
     (
         "procs_blocked",
         "node_procs_blocked",
         "Number of processes blocked waiting for I/O to complete.",
-        GaugeMetricFamily,
+        GaugeFamily,
     ),
 )
 _WANTED = frozenset(key for key, *_ in _FAMILIES)

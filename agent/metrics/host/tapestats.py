@@ -15,10 +15,10 @@ import re
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 # node_exporter's --collector.tapestats.ignored-devices (an unanchored search, like Go's
@@ -150,9 +150,7 @@ class TapestatsCollector:
                 drives.append((name, counters))
         families: list[Metric] = []
         for stat, name, help_text, counter, scale in _STATS:
-            family = (CounterMetricFamily if counter else GaugeMetricFamily)(
-                name, help_text, labels=["device"]
-            )
+            family = (CounterFamily if counter else GaugeFamily)(name, help_text, labels=["device"])
             for device, counters in drives:
                 family.add_metric([device], counters[stat] * scale)
             families.append(family)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 
@@ -19,15 +19,15 @@ class ThermalZoneCollector:
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         base = ctx.sys("class/thermal")
-        temp = GaugeMetricFamily(
+        temp = GaugeFamily(
             "node_thermal_zone_temp", "Zone temperature in Celsius", labels=["zone", "type"]
         )
-        cur_state = GaugeMetricFamily(
+        cur_state = GaugeFamily(
             "node_cooling_device_cur_state",
             "Current throttle state of the cooling device",
             labels=["name", "type"],
         )
-        max_state = GaugeMetricFamily(
+        max_state = GaugeFamily(
             "node_cooling_device_max_state",
             "Maximum throttle state of the cooling device",
             labels=["name", "type"],

@@ -6,10 +6,10 @@ import time
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 
@@ -21,24 +21,24 @@ class TimeCollector:
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         now = time.time()
         local = time.localtime(now)
-        zone = GaugeMetricFamily(
+        zone = GaugeFamily(
             "node_time_zone_offset_seconds",
             "System time zone offset in seconds.",
             labels=["time_zone"],
         )
         zone.add_metric([local.tm_zone], local.tm_gmtoff)
         families: list[Metric] = [
-            GaugeMetricFamily(
+            GaugeFamily(
                 "node_time_seconds", "System time in seconds since epoch (1970).", value=now
             ),
             zone,
         ]
-        available = GaugeMetricFamily(
+        available = GaugeFamily(
             "node_time_clocksource_available_info",
             "Available clocksources read from '/sys/devices/system/clocksource'.",
             labels=["device", "clocksource"],
         )
-        current = GaugeMetricFamily(
+        current = GaugeFamily(
             "node_time_clocksource_current_info",
             "Current clocksource read from '/sys/devices/system/clocksource'.",
             labels=["device", "clocksource"],

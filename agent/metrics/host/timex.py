@@ -12,9 +12,9 @@ import ctypes.util
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
+from agent.metrics.host.families import CounterFamily, GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 _TIME_ERROR = 5
@@ -132,9 +132,9 @@ class TimexCollector:
                 t.stbcnt,
             ),
         )
-        families: list[Metric] = [GaugeMetricFamily(n, h, value=v) for n, h, v in gauges]
+        families: list[Metric] = [GaugeFamily(n, h, value=v) for n, h, v in gauges]
         for name, help_text, value in counters:
-            family = CounterMetricFamily(name, help_text)
+            family = CounterFamily(name, help_text)
             family.add_metric([], float(value))
             families.append(family)
         return families

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 
@@ -31,7 +31,7 @@ class UDPQueuesCollector:
         pass
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
-        family = GaugeMetricFamily(
+        family = GaugeFamily(
             "node_udp_queues",
             "Number of allocated memory in the kernel for UDP datagrams in bytes.",
             labels=["ip", "queue"],
@@ -43,6 +43,6 @@ class UDPQueuesCollector:
                 continue
             family.add_metric([ip, "tx"], tx)
             family.add_metric([ip, "rx"], rx)
-        if not family.samples:
+        if not family.rows:
             raise NoDataError("no /proc/net/udp or udp6")
         return [family]

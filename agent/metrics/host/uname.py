@@ -6,10 +6,10 @@ import os
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 
@@ -23,7 +23,7 @@ class UnameCollector:
         # os.uname() lacks the NIS domain name, which the kernel also exposes here.
         name = os.uname()
         domain = kernelfs.try_value(ctx.proc("sys/kernel/domainname")) or "(none)"
-        family = GaugeMetricFamily(
+        family = GaugeFamily(
             "node_uname_info",
             "Labeled system information as provided by the uname system call.",
             labels=["sysname", "release", "version", "machine", "nodename", "domainname"],

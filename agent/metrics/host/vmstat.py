@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import UnknownMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import UntypedFamily
 from agent.metrics.host.filters import NameFilter
 from agent.metrics.host.registry import ScrapeContext, register
 
@@ -28,7 +28,7 @@ class VmstatCollector:
             if not value or ignored(key):
                 continue
             families.append(
-                UnknownMetricFamily(
+                UntypedFamily(
                     "node_vmstat_" + key,
                     f"/proc/vmstat information field {key}.",
                     value=float(value),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 _NUMERIC = (
@@ -50,8 +50,8 @@ class WatchdogCollector:
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         base = ctx.sys("class/watchdog")
-        numeric = [GaugeMetricFamily(name, h, labels=["name"]) for _, name, h in _NUMERIC]
-        info = GaugeMetricFamily(
+        numeric = [GaugeFamily(name, h, labels=["name"]) for _, name, h in _NUMERIC]
+        info = GaugeFamily(
             "node_watchdog_info",
             "Info of /sys/class/watchdog/<watchdog>",
             labels=["name", *_INFO],

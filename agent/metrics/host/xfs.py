@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import CounterMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import CounterFamily
 from agent.metrics.host.registry import ScrapeContext, register
 
 # stats line key -> metric suffixes for its leading columns (prometheus/procfs xfs layout).
@@ -75,7 +75,7 @@ class XFSCollector:
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         base = ctx.sys("fs/xfs")
-        families: dict[str, CounterMetricFamily] = {}
+        families: dict[str, CounterFamily] = {}
         for device in kernelfs.list_dir(base):
             try:
                 text = kernelfs.read_text(f"{base}/{device}/stats/stats")
@@ -90,7 +90,7 @@ class XFSCollector:
                     name = f"node_xfs_{suffix}"
                     family = families.get(name)
                     if family is None:
-                        family = families[name] = CounterMetricFamily(
+                        family = families[name] = CounterFamily(
                             name, f"XFS statistic {suffix}.", labels=["device"]
                         )
                     family.add_metric([device], int(value))

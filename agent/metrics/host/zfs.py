@@ -24,10 +24,10 @@ import os
 from collections.abc import Iterable
 
 from prometheus_client import Metric
-from prometheus_client.core import GaugeMetricFamily, UnknownMetricFamily
 
 from agent.config import HostMetricsConfig
 from agent.metrics import kernelfs
+from agent.metrics.host.families import GaugeFamily, UntypedFamily
 from agent.metrics.host.registry import NoDataError, ScrapeContext, register
 
 # node_exporter subsystem -> kstat file (linuxPathMap). A file missing from this ZFS
@@ -104,9 +104,7 @@ def _kstat_families(subsystem: str, kstat: str, text: str) -> list[Metric]:
             value = _int64(data, key)
         else:
             continue
-        families.append(
-            UnknownMetricFamily(f"node_{subsystem}_{_metric_name(row)}", key, value=value)
-        )
+        families.append(UntypedFamily(f"node_{subsystem}_{_metric_name(row)}", key, value=value))
     return families
 
 
@@ -114,9 +112,9 @@ class _PoolFamilies:
     """Per-pool families, one per name, filled pool by pool and returned in that order."""
 
     def __init__(self) -> None:
-        self.io: dict[str, UnknownMetricFamily] = {}
-        self.dataset: dict[str, UnknownMetricFamily] = {}
-        self.state: GaugeMetricFamily | None = None
+        self.io: dict[str, UntypedFamily] = {}
+        self.dataset: dict[str, UntypedFamily] = {}
+        self.state: GaugeFamily | None = None
 
     def add_io(self, pool: str, text: str) -> None:
         lines = text.split("\n")
@@ -137,7 +135,7 @@ class _PoolFamilies:
             name = f"node_zfs_zpool_{_metric_name(field)}"
             family = self.io.get(name)
             if family is None:
-                family = self.io[name] = UnknownMetricFamily(name, key, labels=["zpool"])
+                family = self.io[name] = UntypedFamily(name, key, labels=["zpool"])
             family.add_metric([pool], _uint64(data, key))
 
     def add_objset(self, pool: str, objset: str, text: str) -> None:
@@ -153,15 +151,13 @@ class _PoolFamilies:
             name = f"node_zfs_zpool_dataset_{_metric_name(row)}"
             family = self.dataset.get(name)
             if family is None:
-                family = self.dataset[name] = UnknownMetricFamily(
-                    name, key, labels=["zpool", "dataset"]
-                )
+                family = self.dataset[name] = UntypedFamily(name, key, labels=["zpool", "dataset"])
             family.add_metric([pool, dataset], _uint64(data, key))
 
     def add_state(self, pool: str, text: str) -> None:
         actual = text.split("\n", 1)[0].rstrip("\r").lower()  # "ONLINE", "DEGRADED"...
         if self.state is None:
-            self.state = GaugeMetricFamily(
+            self.state = GaugeFamily(
                 "node_zfs_zpool_state", "kstat.zfs.misc.state", labels=["zpool", "state"]
             )
         for state in _POOL_STATES:

@@ -1,0 +1,135 @@
+"""Counter, gauge and untyped families for the host collectors, rendered without samples.
+
+Drop-in for prometheus_client's ``CounterFamily``, ``GaugeFamily`` and
+``UntypedFamily`` (same constructor and ``add_metric``), but a row is kept as its
+label values and value, and written straight to text by :meth:`sample_lines`: a host
+scrape builds ~290 families and ~500 series, and creating a ``Sample`` with a label dict
+per series, then sorting and escaping each dict again at render time, cost as much CPU as
+reading /proc and /sys (issue 11). ``samples`` is still there, built on demand, for every
+other consumer (``generate_latest``, tests).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from prometheus_client import Metric
+from prometheus_client.samples import Sample
+
+from agent.metrics.server import RenderedFamily, escape_label_value, go_float
+
+_LEGACY_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_CHECKED: set[str] = set()
+# Label name tuple -> (sorted positions, the ``name="`` openings in that order).
+_LAYOUTS: dict[tuple[str, ...], tuple[tuple[int, ...], tuple[str, ...]]] = {}
+
+
+def _checked(name: str, pattern: re.Pattern[str], what: str) -> str:
+    if name not in _CHECKED:
+        if not pattern.fullmatch(name):
+            raise ValueError(f"invalid {what} name: {name!r}")
+        if len(_CHECKED) > 50_000:  # names churn only with odd hardware; stay bounded
+            _CHECKED.clear()
+        _CHECKED.add(name)
+    return name
+
+
+def _layout(labels: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    found = _LAYOUTS.get(labels)
+    if found is None:
+        for label in labels:
+            _checked(label, _LEGACY_LABEL, "label")
+        order = tuple(sorted(range(len(labels)), key=labels.__getitem__))
+        openings = tuple(("," if i else "") + f'{labels[j]}="' for i, j in enumerate(order))
+        found = _LAYOUTS[labels] = (order, openings)
+    return found
+
+
+class _HostFamily(RenderedFamily):
+    """Rows of label values and a value; the type comes from the subclass."""
+
+    kind = "gauge"
+    suffix = ""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        value: float | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> None:
+        if self.suffix:
+            name = name.removesuffix(self.suffix)
+        # Metric.__init__'s checks, with each name's regex match done once per process.
+        self.name = _checked(name, _LEGACY_NAME, "metric")
+        self.documentation = documentation
+        self.unit = ""
+        self.type = self.kind
+        if labels is not None and value is not None:
+            raise ValueError("Can only specify at most one of value and labels.")
+        self.labelnames = tuple(labels or ())
+        self.sample_name = name + self.suffix
+        self.rows: list[tuple[Sequence[str], float]] = []
+        if value is not None:
+            self.rows.append(((), value))
+
+    def add_metric(self, labels: Sequence[str], value: float) -> None:
+        if len(labels) != len(self.labelnames):
+            raise ValueError(f"{self.name}: {len(labels)} label values for {self.labelnames}")
+        self.rows.append((labels, value))
+
+    # Metric.__init__ would assign an empty list; the samples are derived from the rows.
+    @property
+    def samples(self) -> list[Sample]:
+        name, names = self.sample_name, self.labelnames
+        return [
+            Sample(name, dict(zip(names, values, strict=True)), value)
+            for values, value in self.rows
+        ]
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        if value:
+            raise AttributeError("host family samples come from add_metric()")
+
+    def sample_lines(self) -> list[str]:
+        name, rows = self.sample_name, self.rows
+        if not self.labelnames:
+            return [f"{name} {go_float(value)}\n" for _, value in rows]
+        order, openings = _layout(self.labelnames)
+        escape = escape_label_value
+        if len(order) == 1:  # most host families: cpu, device, interface...
+            opening = openings[0]
+            return [f'{name}{{{opening}{escape(v[0])}"}} {go_float(value)}\n' for v, value in rows]
+        pairs = tuple(zip(order, openings, strict=True))
+        lines: list[str] = []
+        for values, value in rows:
+            text = "".join([f'{opening}{escape(values[i])}"' for i, opening in pairs])
+            lines.append(f"{name}{{{text}}} {go_float(value)}\n")
+        return lines
+
+
+def has_samples(family: Metric) -> bool:
+    """Whether a family has a series, without building the samples of a host family."""
+    return bool(family.rows if isinstance(family, _HostFamily) else family.samples)
+
+
+class CounterFamily(_HostFamily):
+    """``CounterFamily``: the name without ``_total``, each sample with it."""
+
+    kind = "counter"
+    suffix = "_total"
+
+
+class GaugeFamily(_HostFamily):
+    """``GaugeFamily``."""
+
+    kind = "gauge"
+
+
+class UntypedFamily(_HostFamily):
+    """``UntypedFamily``: exposed as ``untyped`` in text format 0.0.4."""
+
+    kind = "unknown"
