@@ -9,6 +9,8 @@
  *   what agent/logs/loki_encode.py's pure-Python encoder writes.
  * - walk_fields: the search of a JSON line's keys for level and ids (parse.py's _walk).
  * - find_pairs: the key=value pairs of a text line (parse.py's _PAIR.findall).
+ * - redact_signs: which secret detectors could match in a line (redact.py's signs), the
+ *   pre-check the redact stage runs on every line and every extracted value.
  *
  * Optional: agent/logs/speedups.py falls back to the pure-Python code when this module was
  * not built (no compiler) or NEXO_AGENT_PURE_PYTHON=1 is set. Tests run both and compare.
@@ -692,6 +694,102 @@ static PyObject *find_pairs(PyObject *self, PyObject *text) {
 
 #undef CH
 
+/* ---------------------------------------------------------------- redact_signs */
+
+/* redact.py's detector bits, in the order of its DETECTORS. */
+enum { SIGN_EMAIL = 1, SIGN_CARD = 2, SIGN_JWT = 4, SIGN_BEARER = 8, SIGN_AWS = 16,
+       SIGN_SECRETS = 32 };
+
+/* Folding of one byte (or code point below 256): ASCII letters lower-cased, space and dash
+ * deleted (0), anything beyond ASCII 0x80, the rest as it is. Filled at import. */
+static unsigned char FOLD[256];
+
+static void init_fold(void) {
+    for (int c = 0; c < 256; c++)
+        FOLD[c] = c >= 128 ? 0x80 : (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : (unsigned char)c;
+    FOLD[' '] = 0;
+    FOLD['-'] = 0;
+    FOLD[0] = 1; /* NUL is no sign either; anything but 0 keeps the position */
+}
+
+static int at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, const char *word,
+              Py_ssize_t len) {
+    return i + len <= n && memcmp(s + i, word, (size_t)len) == 0;
+}
+#define AT(s, i, n, word) at(s, i, n, word, (Py_ssize_t)(sizeof(word) - 1))
+
+/* redact_signs(text, enabled) -> redact.py's Redactor.signs(text): the detectors among
+ * ``enabled`` whose cheap sign the text shows. The text is folded as there: ASCII letters
+ * lower-cased, spaces and dashes deleted; anything beyond ASCII can be part of no sign.
+ * One pass folds the text and looks for the case-sensitive signs, one looks at the
+ * folded text. */
+static PyObject *redact_signs(PyObject *self, PyObject *args) {
+    PyObject *text;
+    long enabled;
+    if (!PyArg_ParseTuple(args, "Ul", &text, &enabled)) return NULL;
+    const int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    const Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    unsigned char small[4096];
+    unsigned char *folded = n <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)n);
+    if (folded == NULL) return PyErr_NoMemory();
+    long bits = 0;
+    Py_ssize_t m = 0;
+    if (kind == PyUnicode_1BYTE_KIND) { /* most lines: a table per byte, memmem for the rest */
+        const unsigned char *s = data;
+        if (memmem(s, (size_t)n, "eyJ", 3) != NULL) bits |= SIGN_JWT;
+        if (memmem(s, (size_t)n, "AKIA", 4) != NULL || memmem(s, (size_t)n, "ASIA", 4) != NULL)
+            bits |= SIGN_AWS;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const unsigned char f = FOLD[s[i]];
+            folded[m] = f;
+            m += f != 0;
+        }
+    } else {
+        Py_UCS4 p1 = 0, p2 = 0, p3 = 0; /* the three characters before this one */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (c == 'J' && p1 == 'y' && p2 == 'e') bits |= SIGN_JWT;
+            if (c == 'A' && p1 == 'I' && (p2 == 'K' || p2 == 'S') && p3 == 'A') bits |= SIGN_AWS;
+            p3 = p2;
+            p2 = p1;
+            p1 = c;
+            const unsigned char f = c >= 128 ? 0x80 : FOLD[c];
+            folded[m] = f;
+            m += f != 0;
+        }
+    }
+    bits &= enabled; /* AWS stays only if enabled; secret below may add it */
+    int secret = 0, card_first = -1;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        const unsigned char b = folded[i];
+        if (b >= '0' && b <= '9') {
+            /* a 2-6 digit with at least 12 more digits right after it */
+            if (card_first < 0 && b >= '2' && b <= '6') card_first = (int)i;
+            if (card_first >= 0 && i - card_first >= 12) bits |= SIGN_CARD;
+            continue;
+        }
+        card_first = -1;
+        switch (b) {
+        case '@': bits |= SIGN_EMAIL; break;
+        case 's': secret |= AT(folded, i, m, "secret"); break;
+        case 'p':
+            if (AT(folded, i, m, "passw") || AT(folded, i, m, "pwd")) bits |= SIGN_SECRETS;
+            break;
+        case 't': if (AT(folded, i, m, "token")) bits |= SIGN_SECRETS; break;
+        case 'k': if (AT(folded, i, m, "key")) bits |= SIGN_SECRETS; break;
+        case 'b': if (AT(folded, i, m, "bearer")) bits |= SIGN_BEARER; break;
+        case 'a': if (AT(folded, i, m, "authorization")) bits |= SIGN_BEARER; break;
+        default: break;
+        }
+    }
+    if (secret) bits |= SIGN_SECRETS | SIGN_AWS;
+    if (folded != small) PyMem_Free(folded);
+    return PyLong_FromLong(bits & enabled);
+}
+
+#undef AT
+
 static PyMethodDef methods[] = {
     {"scan_records", scan_records, METH_VARARGS,
      "scan_records(data, start, base_offset, limit, cls, out) -> index of the first record "
@@ -699,6 +797,8 @@ static PyMethodDef methods[] = {
     {"encode_push_request", encode_push_request, METH_O,
      "encode_push_request([(labels, entries)]) -> logproto.PushRequest bytes."},
     {"find_pairs", find_pairs, METH_O, "find_pairs(text) -> parse.py's _PAIR.findall(text)."},
+    {"redact_signs", redact_signs, METH_VARARGS,
+     "redact_signs(text, enabled) -> redact.py's Redactor.signs(text)."},
     {"walk_fields", walk_fields, METH_VARARGS,
      "walk_fields(obj, slots, id_role, depth, roles, nests, level_role, max_len): "
      "parse.py's _walk."},
@@ -711,4 +811,7 @@ static struct PyModuleDef module = {
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__speedups(void) {
+    init_fold();
+    return PyModule_Create(&module);
+}

@@ -310,3 +310,41 @@ def test_c_pairs_on_real_lines() -> None:
     for i in range(400):
         line = corpus_line(i)
         assert native.find_pairs(line) == parse._PAIR.findall(line), line
+
+
+# -- the redact stage's pre-check -----------------------------------------------------------
+
+SIGN_PIECES = [
+    "secret", "SeCrEt", "sec ret", "passw", "Pass-W", "pwd", "token", "TOK EN", "key", "K-E-Y",
+    "AKIA", "ASIA", "akia", "eyJ", "EYJ", "@", "bearer", "Bearer", "authorization", "AUTHOR",
+    "4", "1", "2", "6", "7", "0", "5555", "4111 1111 1111 1111", "1700000000000", " ", "-",
+    "é", "中", "\udcff", "\U0001f600", "x", ".", "=", '"', "\x00", "\t",
+]  # fmt: skip
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(300))
+def test_c_redact_signs_are_pythons(seed: int) -> None:
+    from agent.logs.stages.redact import _python_signs
+
+    assert native is not None
+    rng = random.Random(seed)
+    text = "".join(rng.choice(SIGN_PIECES) for _ in range(rng.randrange(0, 60)))
+    if seed % 7 == 0:
+        text *= 200  # over the C side's stack buffer
+    for enabled in range(64):
+        assert native.redact_signs(text, enabled) == _python_signs(text, enabled), (
+            repr(text),
+            enabled,
+        )
+
+
+@needs_native
+def test_c_redact_signs_on_real_lines() -> None:
+    from agent.logs.stages.redact import _python_signs
+    from benchmarks.corpus import corpus_line
+
+    assert native is not None
+    for i in range(400):
+        line = corpus_line(i)
+        assert native.redact_signs(line, 63) == _python_signs(line, 63), line
