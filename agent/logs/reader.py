@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from itertools import chain
 
 from agent.config import PipelineConfig
 from agent.logs.dockerjson import CompleteLine, PartialLineBuffer
@@ -479,10 +480,8 @@ class TargetReader:
             md = e.metadata
             known = md_cache.get(id(md))
             if known is None:
-                known = md_cache[id(md)] = (
-                    tuple(md.items()),
-                    sum(len(k) + len(v) for k, v in md.items()),
-                )
+                pairs = tuple(md.items())
+                known = md_cache[id(md)] = (pairs, sum(map(len, chain.from_iterable(pairs))))
             group[1].append(PushEntry(e.ts_ns, e.line, known[0]))
             size += len(e.line) + known[1]
             if not count or e.ts_ns < oldest_ts:

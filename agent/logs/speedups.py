@@ -2,8 +2,9 @@
 
 Five per-line loops are plain data shuffling: picking Docker's common json-file record
 apart, writing protobuf push bytes, walking a JSON line's keys for level and ids, finding
-a text line's ``key=value`` pairs, and the redact stage's pre-check for secrets' signs. ``_speedups`` does them in C when it was built
-(``pip install`` compiles it where a C compiler is present); without it, or with
+a text line's ``key=value`` pairs, and the redact stage's pre-check for secrets' signs.
+``_speedups`` does them in C when it was built (``pip install`` compiles it where a C
+compiler is present); without it, or with
 ``NEXO_AGENT_PURE_PYTHON=1``, the same results come from the pure-Python code, only
 slower. Tests run both ways and compare them byte for byte.
 """
