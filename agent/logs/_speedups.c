@@ -10,7 +10,8 @@
  * - walk_fields: the search of a JSON line's keys for level and ids (parse.py's _walk).
  * - find_pairs: the key=value pairs of a text line (parse.py's _PAIR.findall).
  * - redact_signs: which secret detectors could match in a line (redact.py's signs), the
- *   pre-check the redact stage runs on every line and every extracted value.
+ *   pre-check the redact stage runs on every line and every extracted value, and
+ *   redact_needs_look: whether any extracted value still needs that look.
  *
  * Optional: agent/logs/speedups.py falls back to the pure-Python code when this module was
  * not built (no compiler) or NEXO_AGENT_PURE_PYTHON=1 is set. Tests run both and compare.
@@ -790,6 +791,39 @@ static PyObject *redact_signs(PyObject *self, PyObject *args) {
 
 #undef AT
 
+/* redact_needs_look(kinds, min_length, clean, customs, values, clean_line) -> redact.py's
+ * Redactor.needs_look: whether some key names a secret (or is not known yet) or some value
+ * is long enough, not known clean, and (with no custom patterns and a clean line) not
+ * part of that line. Anything but str keys and values: True, Python decides. */
+static PyObject *redact_needs_look(PyObject *self, PyObject *args) {
+    PyObject *values, *kinds, *clean, *clean_line;
+    Py_ssize_t min_length;
+    int customs;
+    if (!PyArg_ParseTuple(args, "O!nO!pO!O", &PyDict_Type, &kinds, &min_length, &PySet_Type,
+                          &clean, &customs, &PyDict_Type, &values, &clean_line))
+        return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *name, *value;
+    while (PyDict_Next(values, &pos, &name, &value)) {
+        PyObject *kind = PyDict_GetItemWithError(kinds, name);
+        if (kind == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            Py_RETURN_TRUE; /* a key not seen yet */
+        }
+        if (!PyUnicode_Check(kind) || PyUnicode_GET_LENGTH(kind) != 0) Py_RETURN_TRUE;
+        if (!PyUnicode_Check(value)) Py_RETURN_TRUE;
+        if (PyUnicode_GET_LENGTH(value) < min_length) continue;
+        int known = PySet_Contains(clean, value);
+        if (known < 0) return NULL;
+        if (known) continue;
+        if (customs || clean_line == Py_None) Py_RETURN_TRUE;
+        int inside = PyUnicode_Contains(clean_line, value);
+        if (inside < 0) return NULL;
+        if (!inside) Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
     {"scan_records", scan_records, METH_VARARGS,
      "scan_records(data, start, base_offset, limit, cls, out) -> index of the first record "
@@ -799,6 +833,9 @@ static PyMethodDef methods[] = {
     {"find_pairs", find_pairs, METH_O, "find_pairs(text) -> parse.py's _PAIR.findall(text)."},
     {"redact_signs", redact_signs, METH_VARARGS,
      "redact_signs(text, enabled) -> redact.py's Redactor.signs(text)."},
+    {"redact_needs_look", redact_needs_look, METH_VARARGS,
+     "redact_needs_look(kinds, min_length, clean, customs, values, clean_line) -> "
+     "redact.py's Redactor.needs_look."},
     {"walk_fields", walk_fields, METH_VARARGS,
      "walk_fields(obj, slots, id_role, depth, roles, nests, level_role, max_len): "
      "parse.py's _walk."},

@@ -348,3 +348,24 @@ def test_c_redact_signs_on_real_lines() -> None:
     for i in range(400):
         line = corpus_line(i)
         assert native.redact_signs(line, 63) == _python_signs(line, 63), line
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(200))
+def test_c_needs_look_is_pythons(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.logs.stages import redact
+    from agent.logs.stages.base import StageContext
+
+    assert native is not None
+    rng = random.Random(seed)
+    options = {"patterns": ["x[0-9]+"]} if seed % 3 == 0 else {}
+    stage = redact.Redact(redact.RedactConfig.model_validate(options), StageContext())
+    words = ["info", "error", "abcdef", "ab", "password", "apiKey", "user", "x12", "é中文字"]
+    for name in ("user", "msg", "apiKey"):  # names already seen, one of them a secret's
+        stage.key_kind(name)
+    stage.clean.update(rng.sample(words, 3))
+    values = {rng.choice(["user", "msg", "apiKey", "new"]): rng.choice(words) for _ in range(4)}
+    clean_line = rng.choice([None, "", " ".join(rng.sample(words, 4))])
+    in_c = stage.needs_look(values, clean_line)
+    monkeypatch.setattr(redact, "_native", None)
+    assert stage.needs_look(values, clean_line) is in_c, (values, clean_line)

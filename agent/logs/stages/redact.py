@@ -470,6 +470,18 @@ class Redact(Stage):
 
     def needs_look(self, values: dict[str, str], clean_line: str | None) -> bool:
         """Whether :meth:`redact_values` could change anything (the cheap part of it)."""
+        if _native is not None:  # the same loop in C
+            look = _native.redact_needs_look
+            return bool(
+                look(
+                    self.key_kinds,
+                    self.min_length,
+                    self.clean,
+                    bool(self.patterns),
+                    values,
+                    clean_line,
+                )
+            )
         kinds = self.key_kinds
         min_length = self.min_length
         customs = self.patterns
@@ -488,7 +500,15 @@ class Redact(Stage):
         customs = self.patterns
         signs = signs_of
         redact = self.redact
-        needs_look = self.needs_look
+        needs_look: Callable[[dict[str, str], str | None], bool] = self.needs_look
+        if _native is not None:  # the C loop, without a method call around it per entry
+            needs_look = functools.partial(
+                _native.redact_needs_look,
+                self.key_kinds,
+                self.min_length,
+                self.clean,
+                bool(customs),
+            )
         redact_values = self.redact_values
         changed = 0
         for e in entries:
