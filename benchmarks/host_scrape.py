@@ -5,8 +5,9 @@ node_exporter (Debian's ``prometheus-node-exporter``) is started with node_expor
 1.12's default filters and only the collectors the agent also has; the agent side is the
 real ``MetricsServer`` (aiohttp, uvloop when installed) with the host collector and the
 agent's ``process_*`` collector, started with ``--serve``. Each round scrapes one target
-``--batch`` times back to back and reads the server's utime+stime from
-``/proc/<pid>/stat`` before and after (clock ticks are 10 ms, hence batches);
+``--batch`` times back to back and reads the on-CPU time of the server's threads from
+``/proc/<pid>/task/*/schedstat`` (nanoseconds; ``/proc/<pid>/stat``'s 10 ms clock ticks
+made one round's figure a multiple of 0.4 ms) before and after;
 rounds alternate between the two targets so load on the machine hits both alike. CPU
 per scrape and latency are reported as medians over rounds, with the agent/node_exporter
 ratio, and written as JSON.
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import HostMetricsConfig
-from benchmarks.procstat import cpu_seconds, peak_rss_bytes
+from benchmarks.procstat import peak_rss_bytes, thread_cpu_seconds
 
 NODE_EXPORTER = "prometheus-node-exporter"
 
@@ -216,13 +217,13 @@ def measure(
     try:
         scraper.scrape()  # connection and first-scrape warm-up outside the window
         latencies = []
-        cpu_before = cpu_seconds(pid)
+        cpu_before = thread_cpu_seconds(pid)
         size = 0
         for _ in range(batch):
             start = time.perf_counter()
             size = scraper.scrape()
             latencies.append(time.perf_counter() - start)
-        cpu_after = cpu_seconds(pid)
+        cpu_after = thread_cpu_seconds(pid)
     finally:
         scraper.close()
     return {

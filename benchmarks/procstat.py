@@ -1,7 +1,8 @@
 """What one process costs, read from ``/proc`` the way ``top`` and ``ps`` do.
 
 CPU is ``utime + stime`` of ``/proc/<pid>/stat``: for a thread-group leader the kernel sums
-every thread of the process (the agent's docker-events and ``to_thread`` workers included).
+every thread of the process (the agent's docker-events and ``to_thread`` workers included);
+for windows of milliseconds, the threads' nanosecond ``schedstat`` instead.
 Memory is ``VmRSS`` (now) and ``VmHWM`` (the kernel's own peak, so a spike between two
 samples is not missed) from ``/proc/<pid>/status``.
 """
@@ -22,6 +23,25 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of the whole process (all threads), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_cpu_seconds(pid: int) -> float:
+    """On-CPU time of the process's threads alive now, from the scheduler's nanosecond
+    accounting (``/proc/PID/task/*/schedstat``): for windows of a few milliseconds, where
+    ``cpu_seconds``' 10 ms clock ticks are too coarse. A thread that exits inside the
+    window takes its time with it; servers keep theirs. Falls back to ``cpu_seconds``
+    where the kernel has no schedstat."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+        except FileNotFoundError:
+            if not Path(f"/proc/{pid}/task/{tid}").exists():
+                continue  # the thread exited meanwhile
+            return cpu_seconds(pid)  # no schedstat in this kernel
+        except (ProcessLookupError, ValueError, IndexError):
+            continue
+    return total / 1e9
 
 
 def _status_kib(pid: int, key: str) -> int:

@@ -142,8 +142,8 @@ def run(quick: bool) -> ScenarioResult:
         "Host: node_exporter runs with the agent's filters and without the collectors the "
         "agent does not have (" + ", ".join(host_scrape.NOT_IN_AGENT) + "); "
         f"node_exporter families the agent lacks: {families['node_exporter_host_not_in_agent']}.",
-        "CPU per scrape is the server process's utime+stime over a batch of scrapes "
-        "(clock ticks are 10 ms, hence batches).",
+        "CPU per scrape is the on-CPU time of the server's threads over a batch of scrapes "
+        "(the scheduler's nanosecond schedstat of each thread), median over rounds.",
         f"At a {SCRAPE_INTERVAL:.0f} s scrape interval, host plus {largest['containers']} "
         f"containers cost {summary['cpu_cores_at_15s_interval']:.4f} of a core.",
     ]

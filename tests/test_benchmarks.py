@@ -9,8 +9,11 @@ proves nothing, and the budgets are checked by ``--check`` (exit 0 or 1, never a
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +207,22 @@ def test_corpus_lines_are_what_docker_writes_and_join_back_whole() -> None:
     assert data.count(b"\n") == sum(records_per_line(line) for line in lines)
     got = PartialLineBuffer().feed_chunk(data, 0).lines
     assert [line.line for line in got] == lines
+
+
+def test_thread_cpu_seconds_counts_every_thread_in_nanoseconds() -> None:
+    from benchmarks.procstat import cpu_seconds, thread_cpu_seconds
+
+    def spin(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    pid = os.getpid()
+    before, before_ticks = thread_cpu_seconds(pid), cpu_seconds(pid)
+    worker = threading.Thread(target=spin, args=(0.05,))
+    worker.start()
+    spin(0.05)
+    worker.join()  # the worker exits: only this thread's time is still counted
+    after, after_ticks = thread_cpu_seconds(pid), cpu_seconds(pid)
+    assert 0.04 <= after - before <= after_ticks - before_ticks + 0.03
+    assert after - before != round(after - before, 2)  # not a multiple of a clock tick
