@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import signal
 import sys
 import time
 import traceback
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import budgets, machine, report
-from benchmarks.harness import MissingDependency
+from benchmarks.harness import CONTAINER_PREFIX, MissingDependency, remove_leftover_containers
 
 # name -> module with ``run(quick: bool) -> ScenarioResult``, in the order ``all`` runs them.
 SCENARIOS = {
@@ -59,8 +60,17 @@ def run_scenario(name: str, quick: bool, out: Path) -> list[budgets.Verdict]:
     return verdicts
 
 
+def _stop(signum: int, frame: Any) -> None:
+    # SIGTERM as Ctrl-C: the scenarios' ``finally`` blocks remove their containers.
+    raise KeyboardInterrupt
+
+
 def command_run(args: argparse.Namespace) -> int:
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    signal.signal(signal.SIGTERM, _stop)
+    removed = remove_leftover_containers()
+    if removed:
+        print(f"removed {removed} {CONTAINER_PREFIX}* containers an interrupted run left behind")
     over: list[budgets.Verdict] = []
     crashed: list[str] = []
     missing: list[str] = []

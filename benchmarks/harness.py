@@ -49,6 +49,36 @@ def docker_client() -> Any:
     return client
 
 
+def remove_containers_named(client: Any, prefix: str) -> int:
+    """Remove every container whose name starts with ``prefix``, running or not; how many.
+
+    By name rather than by the list a scenario kept: a run interrupted while it was still
+    starting its containers never got the handles of those already created.
+    """
+    listed = client.containers.list(all=True, filters={"name": prefix})
+    ours = [c for c in listed if c.name.startswith(prefix)]
+    for container in ours:
+        container.remove(force=True)
+    return len(ours)
+
+
+def remove_leftover_containers() -> int:
+    """Remove ``nexo-bench-*`` containers an interrupted run left behind; how many.
+
+    The agent under test ships every container by that name: one still logging from an
+    earlier run would be counted in this run's CPU, memory and lines. Without dockerd
+    there is nothing to remove (the scenarios that need it say so themselves).
+    """
+    try:
+        client = docker_client()
+    except MissingDependency:
+        return 0
+    try:
+        return remove_containers_named(client, CONTAINER_PREFIX)
+    finally:
+        client.close()
+
+
 def agent_config(
     workdir: Path,
     push_url: str,

@@ -24,6 +24,7 @@ from benchmarks.harness import (
     CONTAINER_PREFIX,
     agent_config,
     docker_client,
+    remove_containers_named,
     start_agent,
     stop_agent,
 )
@@ -105,8 +106,7 @@ def storm(quick: bool) -> dict[str, Any]:
             final = receiver.stats()
         finally:
             stop_agent(agent)
-            for container in containers:
-                container.remove(force=True)
+            remove_containers_named(client, f"{CONTAINER_PREFIX}{run_id}-")
         log_text = agent.log_path.read_text(errors="replace")
     lost_said = [line for line in log_text.splitlines() if "log data lost" in line]
     said_bytes = sum(int(a or b) for m in lost_said for a, b in _LOST_BYTES.findall(m)[:1])

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import BUSYBOX_IMAGE, CONTAINER_PREFIX
+from benchmarks.harness import BUSYBOX_IMAGE, CONTAINER_PREFIX, remove_containers_named
 
 ESC = "\x1b"
 # (normal line on stdout, error line on stderr); "{i}" is the sequence number.
@@ -107,8 +107,7 @@ def logging_containers(
             container.reload()
         yield started
     finally:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda c: c.remove(force=True), started))
+        remove_containers_named(client, f"{CONTAINER_PREFIX}{run_id}-")
 
 
 def stop_writers(containers: list[Any]) -> None:

@@ -226,3 +226,43 @@ def test_thread_cpu_seconds_counts_every_thread_in_nanoseconds() -> None:
     after, after_ticks = thread_cpu_seconds(pid), cpu_seconds(pid)
     assert 0.04 <= after - before <= after_ticks - before_ticks + 0.03
     assert after - before != round(after - before, 2)  # not a multiple of a clock tick
+
+
+@pytest.mark.docker
+def test_a_run_removes_what_an_interrupted_run_left_and_cleans_up_on_sigterm(
+    tmp_path: Path, docker_client: Any
+) -> None:
+    from benchmarks.harness import BUSYBOX_IMAGE, CONTAINER_PREFIX
+
+    def ours() -> list[str]:
+        listed = docker_client.containers.list(all=True, filters={"name": CONTAINER_PREFIX})
+        return [c.name for c in listed if c.name.startswith(CONTAINER_PREFIX)]
+
+    docker_client.containers.run(
+        BUSYBOX_IMAGE, ["sleep", "600"], name=f"{CONTAINER_PREFIX}leftover", detach=True,
+        network_mode="none",
+    )  # fmt: skip
+    args = ["run", "reference_host", "--quick", "--out", str(tmp_path)]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            names = ours()
+            if names and f"{CONTAINER_PREFIX}leftover" not in names:
+                break  # the leftover is gone and this run's writers are up
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"no writers, or the leftover stayed: {ours()}")
+        run.terminate()
+        stdout, _ = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert "removed 1 nexo-bench-* containers an interrupted run left behind" in stdout
+    assert ours() == []
