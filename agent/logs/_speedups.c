@@ -719,7 +719,7 @@ static int at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, const char *wo
 }
 #define AT(s, i, n, word) at(s, i, n, word, (Py_ssize_t)(sizeof(word) - 1))
 
-/* redact_signs(text, enabled) -> redact.py's Redactor.signs(text): the detectors among
+/* redact_signs(text, enabled) -> redact.py's _python_signs(text, enabled): the detectors among
  * ``enabled`` whose cheap sign the text shows. The text is folded as there: ASCII letters
  * lower-cased, spaces and dashes deleted; anything beyond ASCII can be part of no sign.
  * One pass folds the text and looks for the case-sensitive signs, one looks at the
@@ -792,7 +792,7 @@ static PyObject *redact_signs(PyObject *self, PyObject *args) {
 #undef AT
 
 /* redact_needs_look(kinds, min_length, clean, customs, values, clean_line) -> redact.py's
- * Redactor.needs_look: whether some key names a secret (or is not known yet) or some value
+ * Redact.needs_look: whether some key names a secret (or is not known yet) or some value
  * is long enough, not known clean, and (with no custom patterns and a clean line) not
  * part of that line. Anything but str keys and values: True, Python decides. */
 static PyObject *redact_needs_look(PyObject *self, PyObject *args) {
@@ -832,10 +832,10 @@ static PyMethodDef methods[] = {
      "encode_push_request([(labels, entries)]) -> logproto.PushRequest bytes."},
     {"find_pairs", find_pairs, METH_O, "find_pairs(text) -> parse.py's _PAIR.findall(text)."},
     {"redact_signs", redact_signs, METH_VARARGS,
-     "redact_signs(text, enabled) -> redact.py's Redactor.signs(text)."},
+     "redact_signs(text, enabled) -> redact.py's _python_signs(text, enabled)."},
     {"redact_needs_look", redact_needs_look, METH_VARARGS,
      "redact_needs_look(kinds, min_length, clean, customs, values, clean_line) -> "
-     "redact.py's Redactor.needs_look."},
+     "redact.py's Redact.needs_look."},
     {"walk_fields", walk_fields, METH_VARARGS,
      "walk_fields(obj, slots, id_role, depth, roles, nests, level_role, max_len): "
      "parse.py's _walk."},

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.samples import Sample
 
 if TYPE_CHECKING:
     from agent.metrics.webconfig import WebConfig, WebConfigWatcher
@@ -183,6 +184,18 @@ _VALID_NAMES: set[str] = set()
 _VALID_LABELS: set[str] = set()
 
 
+def is_legacy_name(name: str, *, label: bool = False) -> bool:
+    """Whether a metric (or ``label``) name fits text format 0.0.4's character set; the
+    answer for a valid name is remembered with :func:`render_text`'s."""
+    known = _VALID_LABELS if label else _VALID_NAMES
+    if name in known:
+        return True
+    if not (_LEGACY_LABEL if label else _LEGACY_NAME).fullmatch(name):
+        return False
+    known.add(name)
+    return True
+
+
 class _One:
     def __init__(self, metric: Metric) -> None:
         self._metric = metric
@@ -238,6 +251,20 @@ class RenderedFamily(Metric):
 
     def sample_lines(self) -> list[str]:
         raise NotImplementedError
+
+    def derived_samples(self) -> list[Sample]:
+        """The same series as ``sample_lines``, as prometheus_client samples."""
+        raise NotImplementedError
+
+    # Metric.__init__ assigns an empty list; a rendered family's samples are derived.
+    @property
+    def samples(self) -> list[Sample]:
+        return self.derived_samples()
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        if value:
+            raise AttributeError(f"{type(self).__name__} samples come from its rows")
 
 
 # (name, documentation, type) -> the HELP and TYPE lines: the same ~260 every scrape.

@@ -152,7 +152,8 @@ def _card_candidate(data: bytes, folded: str) -> bool:
 
 
 def _python_signs(text: str, enabled: int) -> int:
-    """:meth:`Redactor.signs` in Python (``_speedups.redact_signs`` does the same in C)."""
+    """The detectors among ``enabled`` whose cheap sign the text shows: only they can
+    match in it (``_speedups.redact_signs`` does the same in C)."""
     data = text.encode("utf-8", "surrogatepass")
     raw = data.translate(_FOLD, _SEPARATORS)
     # As str: ``in`` on str is two to three times cheaper than on bytes.
@@ -366,10 +367,6 @@ class Redact(Stage):
             )
             self.combined[bits] = found
         return found
-
-    def signs(self, text: str) -> int:
-        """The detectors whose cheap sign the text shows: only they can match in it."""
-        return signs_of(text, self.enabled)
 
     def redact(
         self, text: str, bits: int | None = None, patterns: list[_Custom] | None = None

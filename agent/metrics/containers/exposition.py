@@ -69,19 +69,12 @@ class ContainerFamily(RenderedFamily):
     def add(self, identity: IdentityLabels, value: float, *own: str) -> None:
         self.rows.append((identity, own, value))
 
-    # Metric.__init__ assigns an empty list; the samples are derived from the rows.
-    @property
-    def samples(self) -> list[Sample]:
+    def derived_samples(self) -> list[Sample]:
         name, keys = self.sample_name, self.keys
         return [
             Sample(name, {**identity.labels, **dict(zip(keys, own, strict=True))}, float(value))
             for identity, own, value in self.rows
         ]
-
-    @samples.setter
-    def samples(self, value: list[Sample]) -> None:
-        if value:
-            raise AttributeError("ContainerFamily samples come from add()")
 
     def sample_lines(self) -> list[str]:
         name, keys = self.sample_name, self.keys

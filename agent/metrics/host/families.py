@@ -11,28 +11,20 @@ other consumer (``generate_latest``, tests).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from prometheus_client import Metric
 from prometheus_client.samples import Sample
 
-from agent.metrics.server import RenderedFamily, escape_label_value, go_float
+from agent.metrics.server import RenderedFamily, escape_label_value, go_float, is_legacy_name
 
-_LEGACY_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_CHECKED: set[str] = set()
 # Label name tuple -> (sorted positions, the ``name="`` openings in that order).
 _LAYOUTS: dict[tuple[str, ...], tuple[tuple[int, ...], tuple[str, ...]]] = {}
 
 
-def _checked(name: str, pattern: re.Pattern[str], what: str) -> str:
-    if name not in _CHECKED:
-        if not pattern.fullmatch(name):
-            raise ValueError(f"invalid {what} name: {name!r}")
-        if len(_CHECKED) > 50_000:  # names churn only with odd hardware; stay bounded
-            _CHECKED.clear()
-        _CHECKED.add(name)
+def _checked(name: str, what: str) -> str:
+    if not is_legacy_name(name, label=what == "label"):
+        raise ValueError(f"invalid {what} name: {name!r}")
     return name
 
 
@@ -40,7 +32,7 @@ def _layout(labels: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[str, ...]]:
     found = _LAYOUTS.get(labels)
     if found is None:
         for label in labels:
-            _checked(label, _LEGACY_LABEL, "label")
+            _checked(label, "label")
         order = tuple(sorted(range(len(labels)), key=labels.__getitem__))
         openings = tuple(("," if i else "") + f'{labels[j]}="' for i, j in enumerate(order))
         found = _LAYOUTS[labels] = (order, openings)
@@ -62,8 +54,8 @@ class _HostFamily(RenderedFamily):
     ) -> None:
         if self.suffix:
             name = name.removesuffix(self.suffix)
-        # Metric.__init__'s checks, with each name's regex match done once per process.
-        self.name = _checked(name, _LEGACY_NAME, "metric")
+        # Metric.__init__'s checks, with each name's regex match remembered.
+        self.name = _checked(name, "metric")
         self.documentation = documentation
         self.unit = ""
         self.type = self.kind
@@ -80,19 +72,12 @@ class _HostFamily(RenderedFamily):
             raise ValueError(f"{self.name}: {len(labels)} label values for {self.labelnames}")
         self.rows.append((labels, value))
 
-    # Metric.__init__ would assign an empty list; the samples are derived from the rows.
-    @property
-    def samples(self) -> list[Sample]:
+    def derived_samples(self) -> list[Sample]:
         name, names = self.sample_name, self.labelnames
         return [
             Sample(name, dict(zip(names, values, strict=True)), value)
             for values, value in self.rows
         ]
-
-    @samples.setter
-    def samples(self, value: list[Sample]) -> None:
-        if value:
-            raise AttributeError("host family samples come from add_metric()")
 
     def sample_lines(self) -> list[str]:
         name, rows = self.sample_name, self.rows
