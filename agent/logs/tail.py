@@ -454,15 +454,20 @@ def _path_matches(sib: _Sibling, fp: Fingerprint) -> bool:
         os.close(fd)
 
 
-def _open_head(path: str) -> _Source | None:
+def _open_head(path: str, *, first: bool) -> _Source | None:
     """The file at the target path, or None while it does not exist.
 
-    A file already deleted (a ``--rm`` container gone within milliseconds of starting) is
-    still read when discovery managed to open it in time (:data:`PREOPENED`).
+    ``first``: the follower has opened nothing yet. Only then does a file already deleted
+    (a ``--rm`` container gone within milliseconds of starting) get read through the
+    descriptor discovery opened at the container's start (:data:`PREOPENED`). Later, a
+    missing path is a rotation in progress (``max-file=1`` unlinks, then creates), and that
+    descriptor would be the container's first file, read a second time.
     """
     try:
-        return _Source(path, compressed=False)
+        src = _Source(path, compressed=False)
     except FileNotFoundError:
+        if not first:
+            return None
         fd = PREOPENED.take(path)
         if fd is None:
             return None
@@ -472,6 +477,9 @@ def _open_head(path: str) -> _Source | None:
             return None
         finally:
             os.close(fd)
+    if first:
+        PREOPENED.discard(path)  # the path was there: the stand-in is not needed
+    return src
 
 
 class PreopenedFiles:
@@ -479,9 +487,9 @@ class PreopenedFiles:
 
     Docker removes a ``--rm`` container's directory, log included, as soon as it exits;
     by the time inspect and the pipeline have run, a short-lived container's log can be
-    gone. Discovery's events thread opens the log on ``start`` and parks the descriptor
-    here; the follower takes it only if the path no longer exists. Unclaimed descriptors
-    are closed by :meth:`sweep`. Thread-safe.
+    gone. Discovery opens the log on ``start`` and parks the descriptor here; a follower's
+    first open takes it only if the path no longer exists, and closes it if the path is
+    there. Unclaimed descriptors are closed by :meth:`sweep`. Thread-safe.
     """
 
     def __init__(self) -> None:
@@ -507,6 +515,11 @@ class PreopenedFiles:
         with self._lock:
             entry = self._fds.pop(path, None)
         return None if entry is None else entry[0]
+
+    def discard(self, path: str) -> None:
+        fd = self.take(path)
+        if fd is not None:
+            os.close(fd)
 
     def sweep(self, max_age: float = 60.0) -> None:
         cutoff = time.monotonic() - max_age
@@ -556,6 +569,8 @@ class FileFollower:
         self._read_rotated = False
         self._finished = False
         self._closed = False
+        # Whether a file was ever opened: only the first open may use PREOPENED.
+        self._opened_any = False
 
     # ----------------------------------------------------------------- public API
 
@@ -711,7 +726,7 @@ class FileFollower:
             self._read_rotated = False
             chain = self._scan_chain()
             if chain:
-                head = _open_head(self._path)
+                head = _open_head(self._path, first=not self._opened_any)
                 try:
                     # The chain lists newest first; read oldest first, the path last.
                     opened = self._open_chain(list(reversed(chain)), head)
@@ -722,7 +737,7 @@ class FileFollower:
                     raise
                 self._adopt(opened)
                 return
-        src = _open_head(self._path)
+        src = _open_head(self._path, first=not self._opened_any)
         if src is None:
             self._start_at_end = False  # a file created after we started is read whole
             return
@@ -730,10 +745,11 @@ class FileFollower:
             src.offset = last_line_end(src.fd, os.fstat(src.fd).st_size)
             self._start_at_end = False
         self._current = src
+        self._opened_any = True
         self._missing_since = None
 
     def _resume_from(self, pos: SavedPosition) -> None:
-        head = _open_head(self._path)
+        head = _open_head(self._path, first=not self._opened_any)
         opened: list[_Source] = []
         lost = False
         missing = 0
@@ -787,6 +803,7 @@ class FileFollower:
         for src in opened[keep:]:
             src.close()  # found again by _discover once the reader gets there
         self._current = opened[0]
+        self._opened_any = True
         self._successors.extend(opened[1:keep])
         self._missing_since = None
 
@@ -1035,7 +1052,7 @@ class FileFollower:
     def _discover_once(self, last: _Source) -> tuple[list[_Source], int, bool]:
         """(newer files opened oldest first, indices provably missing, possible gap)."""
         chain = self._scan_chain()
-        head = _open_head(self._path)
+        head = _open_head(self._path, first=False)
         try:
             if head is not None and last.same_inode_as(head):
                 head.close()

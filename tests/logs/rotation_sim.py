@@ -50,6 +50,10 @@ class DockerJsonLog:
     def size(self) -> int:
         return os.fstat(self._fd).st_size
 
+    def reopen(self) -> None:
+        """Create ``<log>`` afresh (the second half of a rotation done by hand)."""
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o640)
+
     def rotate(self, *, compress_now: bool = True) -> None:
         os.close(self._fd)
         log = str(self.path)

@@ -653,6 +653,37 @@ def test_a_log_deleted_before_the_follower_opens_it_is_read_through_the_preopene
     assert PREOPENED.take(str(path)) is None  # taken once, not leaked
 
 
+def test_a_max_file_1_rotation_caught_mid_way_does_not_reread_the_preopened_first_file(
+    log_path: Path,
+) -> None:
+    """Docker's max-file=1 rotation unlinks the log, then creates it: a follower that looks
+    in between finds no file, and must wait for the new one, not read the container's
+    first file again through the descriptor discovery opened at its start (it did: the
+    e2e rotation test saw the first ~180 lines twice about once in ten runs under load)."""
+    log = DockerJsonLog(log_path, max_file=1)
+    log.write_lines(20)
+    PREOPENED.open(str(log_path))  # discovery, on the container's start event
+    reader = follow(log_path, read_size=512)
+    try:
+        reader.drain()
+        assert PREOPENED.take(str(log_path)) is None  # the path was there: stand-in closed
+        PREOPENED.open(str(log_path))  # a start event handled after the follower opened
+        log.write_lines(20)
+        log.rotate()
+        log.write_lines(20)
+        reader.drain()  # now on the second file; the first one is parked in PREOPENED
+        log.close()
+        os.unlink(log_path)  # the next rotation, first half
+        reader.drain()  # looks while the path is missing
+        log.reopen()  # second half
+        log.write_lines(20)
+        reader.drain()
+        assert reader.lines == log.written
+    finally:
+        reader.follower.close()
+        PREOPENED.discard(str(log_path))
+
+
 def test_unclaimed_preopened_fds_are_closed_by_sweep(tmp_path: Path) -> None:
     path = tmp_path / "c-json.log"
     path.write_bytes(b"x\n")
