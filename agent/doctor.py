@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -110,16 +110,7 @@ def _check_docker(config: AgentConfig, facts: _DockerFacts) -> Check | None:
     from agent.logs.discovery.docker_api import docker_problem
 
     try:
-        import docker as docker_sdk
-
-        client = docker_sdk.APIClient(base_url=docker.host, version="auto", timeout=_API_TIMEOUT)
-        try:
-            version = client.version()
-            info = client.info()
-            facts.containers = client.containers(all=True)
-            facts.containers = [client.inspect_container(c["Id"]) for c in facts.containers]
-        finally:
-            client.close()
+        version, info, facts.containers = asyncio.run(_docker_facts(docker.host))
     except Exception as exc:
         reason, fix = docker_problem(docker.host, exc)
         return Check("docker", False, reason, fix)
@@ -133,6 +124,20 @@ def _check_docker(config: AgentConfig, facts: _DockerFacts) -> Check | None:
         f", {len(facts.containers)} containers, data root {root}, "
         f"default log driver {info.get('LoggingDriver', '?')}",
     )
+
+
+async def _docker_facts(host: str) -> tuple[Mapping[str, Any], Mapping[str, Any], list[Any]]:
+    """The daemon's version, info and every container's inspect data."""
+    import aiodocker
+    import aiohttp
+
+    timeout = aiohttp.ClientTimeout(total=_API_TIMEOUT)
+    async with aiodocker.Docker(url=host, timeout=timeout) as client:
+        version = await client.version()
+        info = await client.system.info()
+        listed = await client.containers.list(all=True)
+        inspected = [await client.containers.container(c.id).show() for c in listed]
+    return version, info, inspected
 
 
 def _check_data_root(config: AgentConfig, facts: _DockerFacts) -> Check | None:

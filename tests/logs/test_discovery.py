@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections import defaultdict, deque
@@ -34,6 +37,7 @@ from agent.logs.discovery import (
     container_event_action,
     container_from_inspect,
     detect_own_container_id,
+    event_time_ns,
     log_target_for,
     sanitize_label_name,
     skip_reason,
@@ -43,6 +47,7 @@ from agent.metrics.self import AgentMetrics
 DOCKER_SOCK = "/var/run/docker.sock"
 DATA_ROOT = Path("/var/lib/docker")
 HEX64 = "0123456789abcdef" * 4
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -338,6 +343,53 @@ async def test_initial_sync_without_dockerd_reports_failure_instead_of_raising(
     assert not await discovery.initial_sync()
     assert discovery_errors(metrics, "docker_api") == 1
     assert not discovery.synced
+
+
+def test_event_time_prefers_nanoseconds_and_reads_aiodockers_datetime() -> None:
+    """aiodocker turns ``time`` into a local ``datetime``; ``timeNano`` stays the cursor."""
+    at = 1_765_000_000
+    assert event_time_ns({"time": at, "timeNano": at * 10**9 + 7}) == at * 10**9 + 7
+    local = datetime.datetime.fromtimestamp(at)  # what aiodocker makes of "time"
+    assert event_time_ns({"time": local}) == at * 10**9
+    assert event_time_ns({"time": at}) == at * 10**9
+    assert event_time_ns({}) == 0
+
+
+def test_api_discovery_runs_without_the_blocking_docker_sdk(short_tmp: Path) -> None:
+    """Discovery talks to dockerd through aiodocker: no requests/urllib3 stack, no thread.
+
+    In a fresh interpreter, as the agent runs (the tests themselves use the docker SDK).
+    """
+    script = """
+import asyncio, sys, threading
+from prometheus_client import CollectorRegistry
+from agent.config import DockerConfig
+from agent.logs.discovery import ContainerInventory, DockerApiDiscovery
+from agent.metrics.self import AgentMetrics
+
+async def main():
+    inventory = ContainerInventory()
+    d = DockerApiDiscovery(DockerConfig(), inventory, AgentMetrics(CollectorRegistry()))
+    assert await d.initial_sync()
+    stop = asyncio.Event()
+    task = asyncio.create_task(d.run(stop))
+    for _ in range(200):
+        if d.synced:
+            break
+        await asyncio.sleep(0.05)
+    assert d.synced
+    assert threading.active_count() == 1, threading.enumerate()
+    stop.set()
+    await task
+
+asyncio.run(main())
+loaded = sorted(m for m in ("docker", "requests", "urllib3") if m in sys.modules)
+assert not loaded, loaded
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 # -- files mode --------------------------------------------------------------------------------

@@ -7,7 +7,11 @@ filters and label rules to inventory events, and together with :class:`StaticFil
 feeds one stream of :class:`TargetEvent` values (target added / updated / removed).
 """
 
-from agent.logs.discovery.docker_api import DockerApiDiscovery, container_event_action
+from agent.logs.discovery.docker_api import (
+    DockerApiDiscovery,
+    container_event_action,
+    event_time_ns,
+)
 from agent.logs.discovery.docker_files import DockerFilesDiscovery
 from agent.logs.discovery.inventory import (
     ContainerInfo,
@@ -57,6 +61,7 @@ __all__ = [
     "container_from_inspect",
     "detect_own_container_id",
     "docker_state_time",
+    "event_time_ns",
     "filter_reason",
     "json_log_path",
     "log_target_for",
