@@ -83,6 +83,10 @@ class ContainerFilter(_Section):
 DEFAULT_DOCKER_ROOT = Path("/var/lib/docker")
 
 
+# What aiodocker connects to (ssh:// needs asyncssh, npipe:// is Windows').
+DOCKER_HOST_SCHEMES = ("unix://", "tcp://", "http://", "https://")
+
+
 class DockerConfig(_Section):
     """Where Docker is and which containers count: shared by log shipping and container
     metrics, so both always agree on the same set of containers."""
@@ -100,6 +104,16 @@ class DockerConfig(_Section):
     poll_interval: Duration = 2.0
     include: ContainerFilter = ContainerFilter()
     exclude: ContainerFilter = ContainerFilter()
+
+    @field_validator("host")
+    @classmethod
+    def _host_has_a_scheme(cls, host: str) -> str:
+        if not host.startswith(DOCKER_HOST_SCHEMES):
+            raise ValueError(
+                f"{host!r} is not a Docker endpoint: unix:///var/run/docker.sock, "
+                "tcp://HOST:2375 or https://HOST:2376"
+            )
+        return host
 
     @property
     def files_root(self) -> Path:

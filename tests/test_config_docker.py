@@ -72,3 +72,17 @@ def test_deprecated_key_is_said_on_stderr_by_check_config(tmp_path: Path) -> Non
 def test_shipped_configs_use_no_deprecated_key() -> None:
     for name in ("configs/agent.yaml", "deploy/docker/agent.yaml"):
         assert load_config(REPO / name).deprecations == [], name
+
+
+@pytest.mark.parametrize("host", ["/var/run/docker.sock", "docker:2375", ""])
+def test_docker_host_without_a_scheme_is_refused_with_the_forms_that_work(
+    tmp_path: Path, host: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"docker:\n  host: '{host}'\n"))
+    assert "docker.host" in str(caught.value) and "unix:///var/run/docker.sock" in str(caught.value)
+
+
+def test_docker_host_over_tcp_is_accepted(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "docker:\n  host: tcp://10.0.0.1:2375\n"))
+    assert config.docker.host == "tcp://10.0.0.1:2375"

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.config import DOCKER_HOST_SCHEMES
 from agent.convert.globs import ANY, STAR, Glob, fnmatch_text, is_literal, literal, regex_globs
 from agent.convert.promtail_stages import Untranslatable, go_duration
 from agent.convert.report import Report
@@ -120,8 +121,12 @@ class DockerTranslator:
 
     def _sd_option(self, key: str, value: Any, at: str, line: int) -> None:
         if key == "host":
+            if not isinstance(value, str) or not value.startswith(DOCKER_HOST_SCHEMES):
+                raise Untranslatable(
+                    f"{value!r} is not a Docker endpoint (unix://, tcp:// or http(s)://)"
+                )
             if value != DEFAULT_DOCKER_HOST:
-                self.selection.host = str(value)
+                self.selection.host = value
         elif key == "refresh_interval":
             self.selection.resync_interval = go_duration(value)
             self.report.note(

@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from agent.config import ContainerFilter, DockerConfig, PipelineConfig, StaticFileTarget
+from agent.dependencies import DOCKER
 from agent.logs.discovery import (
     ContainerInfo,
     ContainerInventory,
@@ -343,6 +345,17 @@ async def test_initial_sync_without_dockerd_reports_failure_instead_of_raising(
     assert not await discovery.initial_sync()
     assert discovery_errors(metrics, "docker_api") == 1
     assert not discovery.synced
+
+
+async def test_a_refused_tcp_endpoint_is_reported_as_refused(metrics: AgentMetrics) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: connections are refused
+        host = f"tcp://127.0.0.1:{port}"
+        discovery = DockerApiDiscovery(DockerConfig(host=host), ContainerInventory(), metrics)
+        assert not await discovery.initial_sync()
+    problem = metrics.dependencies.problem(DOCKER)
+    assert problem is not None and problem.reason == f"Docker refuses connections at {host}"
 
 
 def test_event_time_prefers_nanoseconds_and_reads_aiodockers_datetime() -> None:

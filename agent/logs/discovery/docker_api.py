@@ -467,7 +467,7 @@ def docker_problem(host: str, exc: BaseException) -> tuple[str, str]:
             "start Docker, set docker.host, or mount the socket into the agent's container "
             f"(-v /var/run/docker.sock:/var/run/docker.sock:ro); {no_docker}",
         )
-    if "ConnectionRefused" in text or "Connection refused" in text:
+    if any(sign in text for sign in ("ConnectionRefused", "Connection refused", "Connect call")):
         return (
             f"Docker refuses connections at {host}",
             f"check that dockerd is running and listening there; {no_docker}",
