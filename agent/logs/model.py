@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from agent.logs.loki_encode import EncodedPush
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,9 @@ class PushBatch:
     entry_count: int = 0
     # Line bytes + structured-metadata bytes (what Loki counts against ingestion_rate_mb).
     size_bytes: int = 0
+    # The request body, once the sink encoded the batch ahead of sending (streams are then
+    # emptied: a queued batch waits as compressed bytes, not as Python objects).
+    encoded: EncodedPush | None = None
 
     def add(self, labels: StreamLabels, entry: PushEntry) -> None:
         entries = self.streams.get(labels)

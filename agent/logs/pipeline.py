@@ -65,6 +65,9 @@ class DryRunSink:
     def request_stop(self) -> None:
         return None
 
+    def seal(self, batch: PushBatch) -> PushBatch:
+        return batch  # printed entry by entry: nothing to encode ahead
+
     async def send(self, batch: PushBatch) -> DryRunSink:
         out = sys.stdout.buffer
         for labels, entries in batch.streams.items():

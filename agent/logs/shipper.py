@@ -28,6 +28,10 @@ log = logging.getLogger("agent.logs.shipper")
 class BatchSink(Protocol):
     """A Loki client (or the dry-run printer): ``send`` returns a result with ``aborted``."""
 
+    def seal(self, batch: PushBatch) -> PushBatch:
+        """Prepare a batch that will wait its turn (encode it, drop the entries)."""
+        ...
+
     async def send(self, batch: PushBatch) -> Any: ...
 
     def request_stop(self) -> None: ...
@@ -49,6 +53,8 @@ class PendingBatch:
     oldest_ts: dict[str, int] = field(default_factory=dict)
     # target key -> bytes of its entries in this batch
     target_bytes: dict[str, int] = field(default_factory=dict)
+    # The requests to send (``batch`` split under max_request_size), sealed by the sink.
+    parts: list[PushBatch] = field(default_factory=list)
 
 
 class Shipper:
@@ -173,8 +179,17 @@ class Shipper:
         self._task = asyncio.create_task(self._run(), name="shipper")
 
     def _seal(self) -> None:
-        if self._current.batch.entry_count or self._current.commits:
-            self._queue.append(self._current)
+        pending = self._current
+        if pending.batch.entry_count or pending.commits:
+            if pending.batch.entry_count:
+                # Encoded now rather than when its turn comes: until then (up to
+                # max_in_flight_bytes of batches, all of them while Loki is down) it waits
+                # as a compressed body instead of ~3x its bytes in Python objects.
+                seal = self._sink.seal
+                pending.parts = [seal(part) for part in self._parts(pending.batch)]
+                if pending.parts[0] is not pending.batch:  # split: the parts hold the entries
+                    pending.batch.streams = {}
+            self._queue.append(pending)
             self._current = PendingBatch()
             self._work.set()
 
@@ -196,9 +211,9 @@ class Shipper:
                 continue
             pending = self._queue.popleft()
             self._sending = pending
+            # Loki refuses a request larger than its burst forever: parts never exceed it.
             if pending.batch.entry_count:
-                # Loki refuses a request larger than its burst forever: never send one.
-                for part in self._parts(pending.batch):
+                for part in pending.parts:
                     result = await self._sink.send(part)
                     if getattr(result, "aborted", False):
                         # Shutdown interrupted a retry: nothing is committed, the data is

@@ -48,6 +48,9 @@ class RecordingSink:
     def __init__(self) -> None:
         self.batches: list[PushBatch] = []
 
+    def seal(self, batch: PushBatch) -> PushBatch:
+        return batch
+
     async def send(self, batch: PushBatch) -> Any:
         self.batches.append(batch)
         return None
