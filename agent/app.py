@@ -55,12 +55,14 @@ class Agent:
         self.inventory = ContainerInventory()
         self.discovery: DockerApiDiscovery | DockerFilesDiscovery | None = None
         docker = config.docker
-        wants_docker = (
-            config.logs.enabled and config.logs.docker.enabled
-        ) or config.metrics.containers.enabled
-        if wants_docker:
-            source = DockerApiDiscovery if docker.discovery == "api" else DockerFilesDiscovery
-            self.discovery = source(docker, self.inventory, self.metrics)
+        ships_container_logs = config.logs.enabled and config.logs.docker.enabled
+        wants_docker = ships_container_logs or config.metrics.containers.enabled
+        if wants_docker and docker.discovery == "files":
+            self.discovery = DockerFilesDiscovery(docker, self.inventory, self.metrics)
+        elif wants_docker:
+            self.discovery = DockerApiDiscovery(
+                docker, self.inventory, self.metrics, preopen_logs=ships_container_logs
+            )
         self.containers: ContainerCollector | None = None
         if config.metrics.containers.enabled:
             self.containers = build_container_collector(

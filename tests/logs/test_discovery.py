@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -44,6 +45,7 @@ from agent.logs.discovery import (
     sanitize_label_name,
     skip_reason,
 )
+from agent.logs.tail import PREOPENED
 from agent.metrics.self import AgentMetrics
 
 DOCKER_SOCK = "/var/run/docker.sock"
@@ -133,11 +135,13 @@ class ApiDiscoveryRunning:
 
 @contextlib.asynccontextmanager
 async def api_discovery(
-    metrics: AgentMetrics, host: str = f"unix://{DOCKER_SOCK}"
+    metrics: AgentMetrics, host: str = f"unix://{DOCKER_SOCK}", preopen_logs: bool = True
 ) -> AsyncIterator[ApiDiscoveryRunning]:
     inventory = ContainerInventory()
     cfg = DockerConfig(host=host, resync_interval=300)
-    discovery = DockerApiDiscovery(cfg, inventory, metrics, max_backoff=0.3)
+    discovery = DockerApiDiscovery(
+        cfg, inventory, metrics, max_backoff=0.3, preopen_logs=preopen_logs
+    )
     assert await discovery.initial_sync()
     stop = asyncio.Event()
     task = asyncio.create_task(discovery.run(stop))
@@ -244,6 +248,21 @@ async def test_container_living_under_a_second_still_yields_added_died_removed(
             expected = DATA_ROOT / "containers" / container.id / f"{container.id}-json.log"
             assert event.container.log_path == expected
         assert kinds == ["added", "died", "removed"]
+
+
+@pytest.mark.parametrize("ships_logs", [True, False])
+async def test_a_started_containers_log_is_preopened_only_when_logs_are_shipped(
+    run_container: Callable[..., Any], metrics: AgentMetrics, ships_logs: bool
+) -> None:
+    async with api_discovery(metrics, preopen_logs=ships_logs) as d:
+        events = Lifecycles(d.inventory)
+        container = await start(run_container, "sleep 30")
+        assert (await events.next(container.id)).kind == "added"
+        path = str(DATA_ROOT / "containers" / container.id / f"{container.id}-json.log")
+        parked = PREOPENED.take(path)
+        if parked is not None:
+            os.close(parked)
+        assert (parked is not None) == ships_logs
 
 
 async def test_exec_start_is_not_mistaken_for_a_start(

@@ -35,7 +35,6 @@ from agent.logs.discovery.inventory import (
     agent_log_path,
     container_from_inspect,
 )
-from agent.logs.tail import PREOPENED
 from agent.metrics.self import AgentMetrics
 
 if TYPE_CHECKING:
@@ -103,8 +102,12 @@ class DockerApiDiscovery:
         metrics: AgentMetrics,
         *,
         max_backoff: float = 30.0,
+        preopen_logs: bool = True,
     ) -> None:
         self._cfg = cfg
+        # Open a started container's log at once (short-lived containers): only when this
+        # agent ships container logs; container metrics alone never read them.
+        self._preopen_logs = preopen_logs
         self._inventory = inventory
         self._errors = metrics.discovery_errors.labels(source=_SOURCE)
         self._deps = metrics.dependencies
@@ -333,7 +336,9 @@ class DockerApiDiscovery:
         if len(self._recent) > _RECENT_EVENTS:
             del self._recent[next(iter(self._recent))]
         self._last_event_ns = max(self._last_event_ns, at)
-        if action == "start":
+        if action == "start" and self._preopen_logs:
+            from agent.logs.tail import PREOPENED
+
             # Before anything slower: a --rm container may be gone in milliseconds.
             path = agent_log_path(cid, "", self._cfg.data_root, self._docker_root)
             PREOPENED.open(str(path))
