@@ -12,6 +12,7 @@ grow the agent's memory or Prometheus's series without bound.
     - metrics:
         prefix: nexo_app_            # before every name below (default nexo_app_)
         max_series: 1000             # label combinations per metric; more are refused
+        max_label_length: 1024       # characters of one label value; longer ones are refused
         max_idle: 24h                # optional: forget series not updated for this long
         metrics:
           http_requests_total:       # a counter is exposed as <prefix><name>_total
@@ -46,7 +47,11 @@ A metric may also set its own ``prefix`` and ``max_idle`` (Promtail's per-metric
 name defined twice must be defined alike (type, description, labels, buckets, limits).
 The stage never drops or changes entries. Observations refused by ``max_series`` count in
 ``nexo_agent_stage_metric_series_refused_total{metric}``, values that are not finite
-numbers (or negative for a counter) in ``nexo_agent_stage_metric_invalid_values_total``.
+numbers (or negative for a counter) in ``nexo_agent_stage_metric_invalid_values_total``,
+and new series with a label value over ``max_label_length`` characters (a whole line caught
+by a loose field, a URL with its query) in
+``nexo_agent_stage_metric_label_too_long_total``: Prometheus's ``label_value_length_limit``
+fails the whole scrape of a target that exposes one.
 """
 
 from __future__ import annotations
@@ -231,6 +236,7 @@ class MetricDefinition(BaseModel):
 class MetricsConfig(StageConfig):
     prefix: str = "nexo_app_"
     max_series: int = Field(default=1000, ge=1)
+    max_label_length: int = Field(default=1024, ge=1)
     max_idle: Duration | None = None
     metrics: dict[str, MetricDefinition]
 
@@ -268,6 +274,7 @@ class FamilyShape:
     buckets: tuple[float, ...]
     max_series: int
     max_idle: float | None
+    max_label_length: int = 1024
 
     @property
     def exposed(self) -> str:
@@ -279,7 +286,15 @@ class FamilyShape:
         return {self.exposed}
 
     def difference(self, other: FamilyShape) -> str | None:
-        for attr in ("kind", "label_names", "buckets", "help", "max_series", "max_idle"):
+        for attr in (
+            "kind",
+            "label_names",
+            "buckets",
+            "help",
+            "max_series",
+            "max_idle",
+            "max_label_length",
+        ):
             mine, theirs = getattr(self, attr), getattr(other, attr)
             if mine != theirs:
                 return f"{attr} {theirs!r} here, {mine!r} elsewhere"
@@ -300,6 +315,7 @@ class LogMetricFamily:
         self.touched: dict[LabelValues, float] | None = {} if shape.max_idle is not None else None
         self.refused = 0
         self.invalid = 0
+        self.too_long = 0
 
     def declare_unlabelled(self, now: float) -> None:
         # A counter or histogram without labels shows 0 before its first observation.
@@ -438,10 +454,17 @@ class LogMetricsCollector(Collector):
             "(or were negative for a counter), by metric.",
             labels=["metric"],
         )
+        too_long = CounterMetricFamily(
+            "nexo_agent_stage_metric_label_too_long",
+            "Observations a metrics stage did not record because a new series would have had "
+            "a label value over max_label_length characters, by metric.",
+            labels=["metric"],
+        )
         for family in families:
             refused.add_metric([family.shape.exposed], family.refused)
             invalid.add_metric([family.shape.exposed], family.invalid)
-        return [refused, invalid]
+            too_long.add_metric([family.shape.exposed], family.too_long)
+        return [refused, invalid, too_long]
 
 
 # -- the stage ------------------------------------------------------------------------------
@@ -497,13 +520,14 @@ class _Feed:
         histograms = family.histograms
         touched = family.touched
         limit = family.shape.max_series
+        max_length = family.shape.max_label_length
         bounds = family.shape.buckets
         n_slots = len(bounds) + 2
         histogram, counter, setting, sign = self.histogram, self.counter, self.setting, self.sign
         match_all, count_bytes = self.match_all, self.count_bytes
         source, want, reads_number, scale = self.source, self.want, self.reads_number, self.scale
         sources = self.sources
-        refused = invalid = 0
+        refused = invalid = too_long = 0
         amount = 1.0
         for e in entries:
             if match_all:
@@ -533,6 +557,9 @@ class _Feed:
                     if len(histograms) >= limit:
                         refused += 1
                         continue
+                    if key and max(map(len, key)) > max_length:
+                        too_long += 1
+                        continue
                     series = [0.0] * n_slots
                     histograms[key] = series
                 # bucket i counts values <= bounds[i]; index len(bounds) is +Inf
@@ -544,6 +571,9 @@ class _Feed:
                     if len(values) >= limit:
                         refused += 1
                         continue
+                    if key and max(map(len, key)) > max_length:
+                        too_long += 1
+                        continue
                     current = 0.0
                 values[key] = amount if setting else current + sign * amount
             if touched is not None:
@@ -552,6 +582,8 @@ class _Feed:
             family.refused += refused
         if invalid:
             family.invalid += invalid
+        if too_long:
+            family.too_long += too_long
 
 
 class Metrics(Stage):
@@ -591,6 +623,7 @@ def _shape(name: str, metric: MetricDefinition, config: MetricsConfig) -> Family
         label_names=tuple(label for label, _ in metric.label_sources()),
         buckets=(metric.config.buckets or DEFAULT_BUCKETS) if metric.type == "histogram" else (),
         max_series=config.max_series,
+        max_label_length=config.max_label_length,
         max_idle=metric.max_idle if metric.max_idle is not None else config.max_idle,
     )
 

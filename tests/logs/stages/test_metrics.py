@@ -209,6 +209,26 @@ def test_max_series_refuses_new_label_values_but_keeps_counting_known_ones() -> 
     assert samples[key(refused, metric="nexo_app_hits_total")] == 2
 
 
+def test_a_label_value_over_max_label_length_is_refused_and_counted() -> None:
+    """One huge value (a whole line caught by a loose field) must not reach /metrics:
+    Prometheus's label_value_length_limit would fail the agent's whole scrape."""
+    context, registry = agent_context()
+    stages = metrics_stage(
+        {"hits": {"type": "counter", "labels": ["route"], "config": {"match_all": True}}},
+        context,
+        max_label_length=8,
+    )
+    routes = ["/a", "/" + "x" * 8, "/" + "y" * 100_000, "/a", "/" + "x" * 7]
+    stages.process([entry("x", fields={"route": r}) for r in routes])
+    samples, _ = scrape(registry)
+    series = {
+        dict(labels)["route"]: v for (n, labels), v in samples.items() if n == "nexo_app_hits_total"
+    }
+    assert series == {"/a": 2, "/" + "x" * 7: 1}
+    too_long = "nexo_agent_stage_metric_label_too_long_total"
+    assert samples[key(too_long, metric="nexo_app_hits_total")] == 2
+
+
 def test_idle_series_are_forgotten_at_scrape_time() -> None:
     now = [1000.0]
     registry = CollectorRegistry(auto_describe=True)
