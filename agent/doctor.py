@@ -127,17 +127,17 @@ def _check_docker(config: AgentConfig, facts: _DockerFacts) -> Check | None:
 
 
 async def _docker_facts(host: str) -> tuple[Mapping[str, Any], Mapping[str, Any], list[Any]]:
-    """The daemon's version, info and every container's inspect data."""
-    import aiodocker
-    import aiohttp
+    """The daemon's version, info and every container's inspect data (one removed meanwhile
+    is left out)."""
+    from agent.logs.discovery.docker_api import connect, inspect_data
 
-    timeout = aiohttp.ClientTimeout(total=_API_TIMEOUT)
-    async with aiodocker.Docker(url=host, timeout=timeout) as client:
+    async with connect(host, _API_TIMEOUT) as client:
         version = await client.version()
         info = await client.system.info()
-        listed = await client.containers.list(all=True)
-        inspected = [await client.containers.container(c.id).show() for c in listed]
-    return version, info, inspected
+        inspected = [
+            await inspect_data(client, c.id) for c in await client.containers.list(all=True)
+        ]
+    return version, info, [data for data in inspected if data is not None]
 
 
 def _check_data_root(config: AgentConfig, facts: _DockerFacts) -> Check | None:

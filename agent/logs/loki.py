@@ -243,7 +243,7 @@ class LokiPushClient:
         """
         if not batch.entry_count:
             return SendResult(True)
-        encoded = batch.encoded or self._encode(batch)
+        encoded = batch.encoded if batch.encoded is not None else self._encode(batch)
         backoff = self.config.backoff
         attempt = 0
         while True:

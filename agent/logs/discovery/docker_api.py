@@ -207,13 +207,7 @@ class DockerApiDiscovery:
         self._deps.down(DOCKER, reason, fix)
 
     async def _client(self) -> aiodocker.Docker:
-        import aiodocker
-        import aiohttp
-
-        # Every request is bounded; the events stream lifts total and read (aiodocker does
-        # that for long-running calls) but keeps the connect bound.
-        timeout = aiohttp.ClientTimeout(total=_API_TIMEOUT, connect=_API_TIMEOUT)
-        client = aiodocker.Docker(url=self._cfg.host, timeout=timeout)
+        client = connect(self._cfg.host, _API_TIMEOUT)
         try:
             info = await client.system.info()
         except BaseException:
@@ -238,14 +232,9 @@ class DockerApiDiscovery:
 
     async def _inspect(self, client: aiodocker.Docker, container_id: str) -> ContainerInfo | None:
         """Current state, or ``None`` when the container is already gone (404)."""
-        from aiodocker.exceptions import DockerError
-
-        try:
-            data = await client.containers.container(container_id).show()
-        except DockerError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        data = await inspect_data(client, container_id)
+        if data is None:
+            return None
         try:
             return container_from_inspect(data, self._cfg.data_root, self._docker_root)
         except (KeyError, TypeError, ValueError) as exc:
@@ -438,6 +427,28 @@ class DockerApiDiscovery:
         )
 
 
+def connect(host: str, timeout: float) -> aiodocker.Docker:
+    """A client for ``host`` whose every request is bounded by ``timeout``; the events
+    stream lifts the total and read bounds (aiodocker does that for long-running calls)
+    but keeps the connect bound. Call from a running event loop."""
+    import aiodocker
+    import aiohttp
+
+    return aiodocker.Docker(url=host, timeout=aiohttp.ClientTimeout(total=timeout, connect=timeout))
+
+
+async def inspect_data(client: aiodocker.Docker, container_id: str) -> dict[str, Any] | None:
+    """A container's inspect document, or ``None`` when it is already gone (404)."""
+    from aiodocker.exceptions import DockerError
+
+    try:
+        return await client.containers.container(container_id).show()
+    except DockerError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 async def _close(client: aiodocker.Docker) -> None:
     """Close a client whatever state its events stream is in.
 
@@ -453,7 +464,7 @@ async def _close(client: aiodocker.Docker) -> None:
 
 
 def docker_problem(host: str, exc: BaseException) -> tuple[str, str]:
-    """(reason, fix) for an operator, from whatever the Docker SDK raised."""
+    """(reason, fix) for an operator, from whatever talking to Docker raised."""
     text = f"{type(exc).__name__}: {exc}"
     socket = host.removeprefix("unix://") if host.startswith("unix://") else ""
     no_docker = (

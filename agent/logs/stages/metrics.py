@@ -483,6 +483,11 @@ def _label_values(entry: Entry, sources: tuple[str, ...]) -> LabelValues:
     return tuple(out)
 
 
+def _too_long(key: LabelValues, max_length: int) -> bool:
+    """Whether a new series' label values include one Prometheus may refuse."""
+    return any(len(value) > max_length for value in key)
+
+
 def _number(text: str) -> float | None:
     try:
         value = float(text)
@@ -557,7 +562,7 @@ class _Feed:
                     if len(histograms) >= limit:
                         refused += 1
                         continue
-                    if key and max(map(len, key)) > max_length:
+                    if _too_long(key, max_length):
                         too_long += 1
                         continue
                     series = [0.0] * n_slots
@@ -571,7 +576,7 @@ class _Feed:
                     if len(values) >= limit:
                         refused += 1
                         continue
-                    if key and max(map(len, key)) > max_length:
+                    if _too_long(key, max_length):
                         too_long += 1
                         continue
                     current = 0.0
