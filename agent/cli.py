@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             positions_out=convert_args.positions_out,
             docker_data_root=convert_args.docker_data_root,
         )
-    # Heavy imports (pydantic, the pipeline) only once they are needed: --version and
+    # Heavy imports (the config schema, the pipeline) only once they are needed: --version and
     # --help answer without them.
     args = build_parser().parse_args(argv)
     from agent.config import ConfigError, effective_config, load_config

@@ -4,6 +4,10 @@ The YAML file may reference the environment as ``${VAR}`` or ``${VAR:-default}``
 happens on the raw text before parsing, so a variable can stand anywhere a scalar can.
 An unknown key is an error that names the closest valid key, because a typo in an agent
 config otherwise silently falls back to a default and ships (or drops) the wrong data.
+
+The sections are msgspec structs: msgspec validates in C and costs about 1 MiB, where
+pydantic cost the agent 18 MiB of its resident memory for a file read once (issue 11).
+Pipeline stages keep their pydantic models; they are imported only when stages are set.
 """
 
 from __future__ import annotations
@@ -13,18 +17,10 @@ import os
 import re
 import socket
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+import msgspec
+from msgspec import Meta, Struct, field
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -64,20 +60,62 @@ def parse_size(value: Any) -> int:
     raise ValueError(f"not a size: {value!r} (use e.g. 256KiB, 1MiB)")
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
-ByteSize = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
+class Duration(float):
+    """Seconds, written in the file as ``500ms``, ``5s``, ``1m`` or a number (see
+    :func:`parse_duration`); never negative."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ByteSize(int):
+    """Bytes, written in the file as ``256KiB``, ``1MiB`` or a number (see
+    :func:`parse_size`); never negative."""
 
 
-class ContainerFilter(_Section):
+class FieldError(ValueError):
+    """A section's own check failed on one of its keys: the error names that key."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"`{key}`: {reason}")
+
+
+def _decode(kind: type, value: Any) -> Any:
+    """What msgspec cannot read on its own: durations, sizes and paths."""
+    if kind is Duration:
+        seconds = parse_duration(value)
+        if seconds < 0:
+            raise ValueError(f"not a duration: {value!r} (a duration is never negative)")
+        return Duration(seconds)
+    if kind is ByteSize:
+        size = parse_size(value)
+        if size < 0:
+            raise ValueError(f"not a size: {value!r} (a size is never negative)")
+        return ByteSize(size)
+    if kind is Path:
+        if not isinstance(value, str):
+            raise ValueError(f"not a path: {value!r}")
+        return Path(value)
+    raise NotImplementedError
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        return int(value)
+    raise NotImplementedError
+
+
+class _Section(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A config section: unknown keys are errors, and a loaded config never changes."""
+
+
+class ContainerFilter(_Section, frozen=True):
     """Glob patterns (fnmatch) on container name and image; labels as ``key`` or ``key=value``."""
 
-    names: list[str] = []
-    images: list[str] = []
-    labels: list[str] = []
+    names: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
 
 
 DEFAULT_DOCKER_ROOT = Path("/var/lib/docker")
@@ -87,7 +125,7 @@ DEFAULT_DOCKER_ROOT = Path("/var/lib/docker")
 DOCKER_HOST_SCHEMES = ("unix://", "tcp://", "http://", "https://")
 
 
-class DockerConfig(_Section):
+class DockerConfig(_Section, frozen=True):
     """Where Docker is and which containers count: shared by log shipping and container
     metrics, so both always agree on the same set of containers."""
 
@@ -100,20 +138,18 @@ class DockerConfig(_Section):
     # runs in a container with the host's data root mounted elsewhere (e.g.
     # /host/var/lib/docker): Docker's paths are then re-rooted there.
     data_root: Path | None = None
-    resync_interval: Duration = 60.0
-    poll_interval: Duration = 2.0
-    include: ContainerFilter = ContainerFilter()
-    exclude: ContainerFilter = ContainerFilter()
+    resync_interval: Duration = Duration(60.0)
+    poll_interval: Duration = Duration(2.0)
+    include: ContainerFilter = field(default_factory=ContainerFilter)
+    exclude: ContainerFilter = field(default_factory=ContainerFilter)
 
-    @field_validator("host")
-    @classmethod
-    def _host_has_a_scheme(cls, host: str) -> str:
-        if not host.startswith(DOCKER_HOST_SCHEMES):
-            raise ValueError(
-                f"{host!r} is not a Docker endpoint: unix:///var/run/docker.sock, "
-                "tcp://HOST:2375 or https://HOST:2376"
+    def __post_init__(self) -> None:
+        if not self.host.startswith(DOCKER_HOST_SCHEMES):
+            raise FieldError(
+                "host",
+                f"{self.host!r} is not a Docker endpoint: unix:///var/run/docker.sock, "
+                "tcp://HOST:2375 or https://HOST:2376",
             )
-        return host
 
     @property
     def files_root(self) -> Path:
@@ -121,7 +157,7 @@ class DockerConfig(_Section):
         return self.data_root or DEFAULT_DOCKER_ROOT
 
 
-class DockerLogs(_Section):
+class DockerLogs(_Section, frozen=True):
     """What only log shipping needs to know about containers (where is under ``docker``)."""
 
     enabled: bool = True
@@ -131,70 +167,91 @@ class DockerLogs(_Section):
     initial_position: Literal["beginning", "end"] = "beginning"
 
 
-def _check_stages(value: Any) -> Any:
-    """Validate stage lists at load time (regexes compiled, options checked), keep them as
-    written: each reader builds its own stage objects from them."""
+def _check_stages(stages: list[dict[str, Any]]) -> None:
+    """Validate a stage list at load time (regexes compiled, options checked), keep it as
+    written: each reader builds its own stage objects from it. An empty list imports no
+    stage code (nor pydantic, which the stages' options are written in)."""
+    if not stages:
+        return
     from agent.logs.stages import parse_stages
 
-    parse_stages(value if value is not None else [], where="")
-    return value if value is not None else []
+    try:
+        parse_stages(stages, where="stages")
+    except ValueError as exc:
+        key, _, reason = str(exc).partition(": ")
+        raise FieldError(key, reason) from None
 
 
 # A list of one-key stage mappings, Promtail's pipeline_stages format (see logs/stages/).
-Stages = Annotated[list[dict[str, Any]], BeforeValidator(_check_stages)]
+Stages = list[dict[str, Any]]
 
 
-class StaticFileTarget(_Section):
+class StaticFileTarget(_Section, frozen=True):
     paths: list[str]
-    exclude: list[str] = []
-    labels: dict[str, str] = {}
+    exclude: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
     # Applied after logs.pipeline.stages, to these files only.
-    stages: Stages = []
+    stages: Stages = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _check_stages(self.stages)
 
 
-class PipelineConfig(_Section):
-    max_line_size: ByteSize = 256 * 1024
-    partial_flush_timeout: Duration = 5.0
+class PipelineConfig(_Section, frozen=True):
+    max_line_size: ByteSize = ByteSize(256 * 1024)
+    partial_flush_timeout: Duration = Duration(5.0)
     # A quiet file is looked at again after at most this long (backing off from 50 ms);
     # a busy one is read continuously. Reading a trickle once a second instead of four
     # times halves the agent's CPU at 2,000 lines/s (issue 11): the lines of a second are
     # handled in one warm pass. Lines wait at most this long, plus loki.batch_wait.
-    read_interval: Annotated[float, BeforeValidator(parse_duration), Field(gt=0, le=60)] = 1.0
+    read_interval: Duration = Duration(1.0)
     parse: bool = True
     # Loki labels, in this order of priority; at most 15 are ever sent.
-    labels: list[str] = [
-        "host",
-        "container",
-        "compose_project",
-        "compose_service",
-        "service_name",
-        "stream",
-        "level",
-    ]
+    labels: list[str] = field(
+        default_factory=lambda: [
+            "host",
+            "container",
+            "compose_project",
+            "compose_service",
+            "service_name",
+            "stream",
+            "level",
+        ]
+    )
     # Docker container labels promoted to Loki labels (names sanitised to Loki's charset).
-    docker_labels: list[str] = []
-    static_labels: dict[str, str] = {}
-    structured_metadata: list[str] = ["accountId", "userId", "requestId", "container_id"]
+    docker_labels: list[str] = field(default_factory=list)
+    static_labels: dict[str, str] = field(default_factory=dict)
+    structured_metadata: list[str] = field(
+        default_factory=lambda: ["accountId", "userId", "requestId", "container_id"]
+    )
     # Entries read but not yet acknowledged by Loki, in bytes: reading pauses above it, so
     # memory stays bounded and the log files on disk are the buffer during an outage.
     # Four 1 MiB batches keep the one sender busy. A batch waits its turn encoded and
     # compressed (the shipper seals it), so the window costs little memory: at 8 MiB a 1M-line
     # burst peaked 1 MiB higher (69 MiB), where entries held as objects had cost 9 MiB more.
-    max_in_flight_bytes: ByteSize = 4 * 1024 * 1024
+    max_in_flight_bytes: ByteSize = ByteSize(4 * 1024 * 1024)
     # Drop entries Loki would reject as too old (its reject_old_samples_max_age) instead of
     # sending them for a certain 400.
-    max_entry_age: Duration = 7 * 86400.0
+    max_entry_age: Duration = Duration(7 * 86400.0)
     # Transforms after the built-in parsing, in order (README "Pipeline stages").
-    stages: Stages = []
+    stages: Stages = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.read_interval <= 60:
+            raise FieldError(
+                "read_interval",
+                f"must be greater than 0s and at most 60s, not {self.read_interval}s",
+            )
+        _check_stages(self.stages)
 
 
-class BasicAuth(_Section):
+class BasicAuth(_Section, frozen=True):
     username: str
     password: str = ""
     password_file: Path | None = None
 
 
-class TLSConfig(_Section):
+class TLSConfig(_Section, frozen=True):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
@@ -202,44 +259,42 @@ class TLSConfig(_Section):
     insecure_skip_verify: bool = False
 
 
-class BackoffConfig(_Section):
-    min_period: Duration = 0.5
-    max_period: Duration = 300.0
+class BackoffConfig(_Section, frozen=True):
+    min_period: Duration = Duration(0.5)
+    max_period: Duration = Duration(300.0)
     # 0 = retry for as long as the data is still on disk (never drop a retryable batch).
-    max_retries: int = Field(default=0, ge=0)
+    max_retries: Annotated[int, Meta(ge=0)] = 0
 
 
-class LokiClient(_Section):
+class LokiClient(_Section, frozen=True):
     url: str = "http://127.0.0.1:3100/loki/api/v1/push"
     tenant_id: str = ""
     encoding: Literal["protobuf", "json"] = "protobuf"
     json_gzip: bool = False
-    batch_size: ByteSize = 1024 * 1024
-    batch_wait: Duration = 1.0
+    batch_size: ByteSize = ByteSize(1024 * 1024)
+    batch_wait: Duration = Duration(1.0)
     # Hard cap of one request body before compression; Loki's default burst is 6 MiB and a
     # request larger than the burst is refused with 429 forever.
-    max_request_size: ByteSize = 4 * 1024 * 1024
-    timeout: Duration = 10.0
+    max_request_size: ByteSize = ByteSize(4 * 1024 * 1024)
+    timeout: Duration = Duration(10.0)
     basic_auth: BasicAuth | None = None
     bearer_token: str = ""
     bearer_token_file: Path | None = None
-    headers: dict[str, str] = {}
-    tls: TLSConfig = TLSConfig()
-    backoff: BackoffConfig = BackoffConfig()
+    headers: dict[str, str] = field(default_factory=dict)
+    tls: TLSConfig = field(default_factory=TLSConfig)
+    backoff: BackoffConfig = field(default_factory=BackoffConfig)
 
-    @model_validator(mode="after")
-    def _one_auth(self) -> LokiClient:
+    def __post_init__(self) -> None:
         if self.bearer_token and self.bearer_token_file:
             raise ValueError("set bearer_token or bearer_token_file, not both")
         if (self.bearer_token or self.bearer_token_file) and self.basic_auth:
             raise ValueError("set basic_auth or a bearer token, not both")
-        return self
 
 
 _JOURNAL_MATCH = re.compile(r"[A-Z0-9_]+=.*|\+", re.DOTALL)
 
 
-class JournalConfig(_Section):
+class JournalConfig(_Section, frozen=True):
     """The systemd journal as a source, read through ``journalctl`` (see logs/journal.py)."""
 
     enabled: bool = False
@@ -249,48 +304,41 @@ class JournalConfig(_Section):
     path: Path | None = None
     # Only these units (journalctl --unit; globs allowed), and entries matching these
     # journalctl match expressions (FIELD=value; "+" between groups means OR).
-    units: list[str] = []
-    matches: list[str] = []
+    units: list[str] = field(default_factory=list)
+    matches: list[str] = field(default_factory=list)
     # First start only (no saved cursor): read what the journal holds, or only new entries.
     initial_position: Literal["beginning", "end"] = "end"
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = field(default_factory=dict)
     # Applied after logs.pipeline.stages, to journal entries only.
-    stages: Stages = []
+    stages: Stages = field(default_factory=list)
     journalctl: str = "journalctl"
 
-    @field_validator("matches")
-    @classmethod
-    def _journalctl_matches(cls, matches: list[str]) -> list[str]:
-        for match in matches:
+    def __post_init__(self) -> None:
+        for match in self.matches:
             if not _JOURNAL_MATCH.fullmatch(match):
-                raise ValueError(
+                raise FieldError(
+                    "matches",
                     f"{match!r} is not a journal match: FIELD=value with an upper-case field "
-                    "name (_SYSTEMD_UNIT=nginx.service, PRIORITY=3), or + for OR"
+                    "name (_SYSTEMD_UNIT=nginx.service, PRIORITY=3), or + for OR",
                 )
-        return matches
-
-    @field_validator("units")
-    @classmethod
-    def _no_empty_units(cls, units: list[str]) -> list[str]:
-        if any(not unit.strip() for unit in units):
-            raise ValueError("a unit name may not be empty")
-        return units
+        if any(not unit.strip() for unit in self.units):
+            raise FieldError("units", "a unit name may not be empty")
+        _check_stages(self.stages)
 
 
-class LogsConfig(_Section):
+class LogsConfig(_Section, frozen=True):
     enabled: bool = True
-    docker: DockerLogs = DockerLogs()
-    files: list[StaticFileTarget] = []
-    journal: JournalConfig = JournalConfig()
-    pipeline: PipelineConfig = PipelineConfig()
-    loki: LokiClient = LokiClient()
+    docker: DockerLogs = field(default_factory=DockerLogs)
+    files: list[StaticFileTarget] = field(default_factory=list)
+    journal: JournalConfig = field(default_factory=JournalConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    loki: LokiClient = field(default_factory=LokiClient)
     positions_file: Path = Path("/var/lib/nexo-agent/positions.json")
     # Positions are written promptly after an acknowledgement, at most once per interval
     # (and at shutdown): a kill -9 re-sends about this much, never loses anything.
-    positions_sync_interval: Duration = 1.0
+    positions_sync_interval: Duration = Duration(1.0)
 
-    @model_validator(mode="after")
-    def _stages_agree(self) -> LogsConfig:
+    def __post_init__(self) -> None:
         """Stage lists are checked one by one as they load; what spans them (a metric the
         global stages and a file's stages both define, differently) is checked here."""
         if self.pipeline.stages and (any(f.stages for f in self.files) or self.journal.stages):
@@ -303,21 +351,20 @@ class LogsConfig(_Section):
                 try:
                     build_pipeline(parse_stages(spec.stages), context)
                 except ValueError as exc:
-                    raise ValueError(f"files[{i}].stages: {exc}") from None
+                    raise FieldError(f"files[{i}].stages", str(exc)) from None
             try:
                 build_pipeline(parse_stages(self.journal.stages), context)
             except ValueError as exc:
-                raise ValueError(f"journal.stages: {exc}") from None
-        return self
+                raise FieldError("journal.stages", str(exc)) from None
 
 
-class HostMetricsConfig(_Section):
+class HostMetricsConfig(_Section, frozen=True):
     enabled: bool = True
     procfs: Path = Path("/proc")
     sysfs: Path = Path("/sys")
     rootfs: Path = Path("/")
     # Per-collector switches; collectors not named keep node_exporter's default.
-    collectors: dict[str, bool] = {}
+    collectors: dict[str, bool] = field(default_factory=dict)
     textfile_directory: Path | None = None
     filesystem_mount_points_exclude: str = (
         "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
@@ -327,7 +374,7 @@ class HostMetricsConfig(_Section):
         "|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs"
         "|squashfs|erofs|sysfs|tracefs)$"
     )
-    filesystem_stat_timeout: Duration = 5.0
+    filesystem_stat_timeout: Duration = Duration(5.0)
     diskstats_device_exclude: str = "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$"
     netdev_device_exclude: str = ""
     netclass_ignored_devices: str = "^$"
@@ -338,14 +385,14 @@ class HostMetricsConfig(_Section):
     netdev_netlink: bool = True
 
 
-class ContainerMetricsConfig(_Section):
+class ContainerMetricsConfig(_Section, frozen=True):
     enabled: bool = True
     cgroupfs: Path = Path("/sys/fs/cgroup")
     # Docker label keys (fnmatch patterns) exported as container_label_*; unset = all
     # (cAdvisor's default), [] = none.
     labels_allow: list[str] | None = None
     fs_usage: bool = False
-    fs_usage_interval: Duration = 300.0
+    fs_usage_interval: Duration = Duration(300.0)
     # The host's /proc: /proc/<pid>/cgroup (path fallback), /proc/<pid>/net/dev, partitions.
     procfs: Path = Path("/proc")
     # container_cpu_usage_seconds_total per CPU (cpu="cpu00"...) on cgroup v1, like
@@ -353,56 +400,52 @@ class ContainerMetricsConfig(_Section):
     percpu: bool = True
 
 
-class ServerConfig(_Section):
+class ServerConfig(_Section, frozen=True):
     listen_address: str = "0.0.0.0:9101"
     # A Prometheus exporters' web config (TLS, basic auth, headers, rate limit): the same
     # file node_exporter's --web.config.file reads. Checked at load; reloaded when it changes.
     web_config_file: Path | None = None
     # node_exporter's --web.max-requests: scrapes in flight beyond this get 503 at once (0: no cap).
-    max_concurrent_scrapes: int = Field(default=40, ge=0)
+    max_concurrent_scrapes: Annotated[int, Meta(ge=0)] = 40
     # /healthz and /ready answer without credentials (container healthchecks, probes).
     health_endpoints_open: bool = True
 
-    @field_validator("web_config_file")
-    @classmethod
-    def _web_config_loads(cls, path: Path | None) -> Path | None:
+    def __post_init__(self) -> None:
+        path = self.web_config_file
         if path is not None:
             from agent.metrics.webconfig import WebConfigError, load_web_config
 
             try:
                 load_web_config(path)
             except WebConfigError as exc:
-                raise ValueError(f"{path}: {exc}") from None
-        return path
+                raise FieldError("web_config_file", f"{path}: {exc}") from None
 
 
-class MetricsConfig(_Section):
-    host: HostMetricsConfig = HostMetricsConfig()
-    containers: ContainerMetricsConfig = ContainerMetricsConfig()
+class MetricsConfig(_Section, frozen=True):
+    host: HostMetricsConfig = field(default_factory=HostMetricsConfig)
+    containers: ContainerMetricsConfig = field(default_factory=ContainerMetricsConfig)
 
 
-class AgentConfig(_Section):
-    # Deprecated keys that were accepted and moved (one sentence each, for the operator).
-    _deprecations: list[str] = PrivateAttr(default_factory=list)
-
-    hostname: str = Field(default_factory=socket.gethostname)
+class AgentConfig(_Section, frozen=True, dict=True):
+    # ``dict=True``: room for what is not a key of the file (the deprecations found in it).
+    hostname: str = field(default_factory=socket.gethostname)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    shutdown_timeout: Duration = 10.0
-    server: ServerConfig = ServerConfig()
-    docker: DockerConfig = DockerConfig()
-    logs: LogsConfig = LogsConfig()
-    metrics: MetricsConfig = MetricsConfig()
+    shutdown_timeout: Duration = Duration(10.0)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    docker: DockerConfig = field(default_factory=DockerConfig)
+    logs: LogsConfig = field(default_factory=LogsConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def deprecations(self) -> list[str]:
         """Deprecated keys found in the file, each with the key that replaces it."""
-        return list(self._deprecations)
+        return list(self.__dict__.get("deprecations", ()))
 
-    @model_validator(mode="after")
-    def _default_hostname(self) -> AgentConfig:
+    def __post_init__(self) -> None:
         if not self.hostname:
-            object.__setattr__(self, "hostname", _host_hostname(self.metrics.host.rootfs))
-        return self
+            msgspec.structs.force_setattr(
+                self, "hostname", _host_hostname(self.metrics.host.rootfs)
+            )
 
 
 def _host_hostname(rootfs: Path) -> str:
@@ -449,46 +492,83 @@ def _drop_empty(value: Any) -> Any:
     return value
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The pydantic model that holds the field at ``loc`` (for 'did you mean')."""
-    model: Any = AgentConfig
-    for part in loc:
+_AT = re.compile(r"^(?P<msg>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>.+)`$", re.DOTALL)
+_OWN_KEY = re.compile(r"^`(?P<key>[^`]+)`: (?P<msg>.*)$", re.DOTALL)
+
+
+def _section_at(
+    path: list[str | int],
+) -> tuple[type[Struct] | None, msgspec.structs.FieldInfo | None]:
+    """The section at ``path`` below :class:`AgentConfig` and, when the path ends on one of
+    its keys, that key's description (for 'did you mean' and the values a key takes)."""
+    section: type[Struct] | None = AgentConfig
+    info = None
+    for part in path:
         if isinstance(part, int):
             continue
-        fields = getattr(model, "model_fields", {})
-        field = fields.get(part)
-        if field is None:
-            return None
-        inner = field.annotation
-        candidates = [inner, *getattr(inner, "__args__", ())]
-        for arg in candidates:
-            args = getattr(arg, "__args__", ())
-            for candidate in (arg, *args):
-                if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                    model = candidate
-                    break
-            else:
-                continue
-            break
-        else:
-            return None
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if section is None:
+            return None, None
+        info = next((f for f in msgspec.structs.fields(section) if f.name == part), None)
+        if info is None:
+            return None, None
+        section = _struct_in(info.type)
+    return section, info
 
 
-def _describe(err: Any) -> tuple[str, str]:
-    loc = tuple(err["loc"])
-    key = ".".join(str(p) for p in loc)
-    if err["type"] == "extra_forbidden":
-        parent = _model_at(loc[:-1])
-        valid = list(parent.model_fields) if parent else []
-        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+def _struct_in(kind: Any) -> type[Struct] | None:
+    """The section type inside ``kind`` (``X``, ``X | None``, ``list[X]``), if any."""
+    if isinstance(kind, type) and issubclass(kind, Struct):
+        return kind
+    for arg in getattr(kind, "__args__", ()):
+        found = _struct_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(error: msgspec.ValidationError) -> tuple[str, str]:
+    """msgspec's message (``Expected `int`, got `str` - at `$.logs.loki.batch_size```) as
+    the key it is about and a reason phrased for the operator."""
+    text = str(error)
+    at = _AT.match(text)
+    msg, raw_path = (at.group("msg"), at.group("path")) if at else (text, "")
+    path: list[str | int] = [
+        name if name else int(index) for name, index in _PATH_PART.findall(raw_path)
+    ]
+    unknown = _UNKNOWN.match(msg)
+    if unknown:
+        name = unknown.group("key")
+        section, _ = _section_at(path)
+        valid = [f.name for f in msgspec.structs.fields(section)] if section else []
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        return key, f"unknown key{hint} (valid keys: {', '.join(valid)})"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if msg.startswith("[") and ": " in msg:  # a stage list's own path: stages[1].drop
-        where, msg = msg.split(": ", 1)
-        key += where
-    return key, msg
+        return _key(path, name), f"unknown key{hint} (valid keys: {', '.join(valid)})"
+    own = _OWN_KEY.match(msg)
+    if own:  # a section's own check, about one of its keys (or a stage list's entry)
+        return _key(path, own.group("key")), own.group("msg")
+    if msg.startswith("Invalid enum value"):
+        _, info = _section_at(path)
+        choices = getattr(info.type, "__args__", ()) if info else ()
+        if choices:
+            msg += f" (one of: {', '.join(map(str, choices))})"
+    return _key(path), msg
+
+
+def _key(path: list[str | int], last: str = "") -> str:
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    if last:
+        key += last if last.startswith("[") else f".{last}" if key else last
+    return key
+
+
+_SectionT = TypeVar("_SectionT", bound=Struct)
+
+
+def from_data(kind: type[_SectionT], raw: Any) -> _SectionT:
+    """One section from plain data, checked as in a file (raises ``msgspec.ValidationError``)."""
+    return msgspec.convert(raw, kind, dec_hook=_decode)
 
 
 def load_config(path: str | Path | None, environ: dict[str, str] | None = None) -> AgentConfig:
@@ -516,14 +596,11 @@ def load_config(path: str | Path | None, environ: dict[str, str] | None = None) 
     except ValueError as exc:
         raise ConfigError(name, "docker", str(exc)) from exc
     try:
-        config = AgentConfig.model_validate(raw)
-    except ValidationError as exc:
-        key, reason = _describe(exc.errors()[0])
-        extra = len(exc.errors()) - 1
-        if extra:
-            reason += f" (and {extra} more problem{'s' if extra > 1 else ''})"
+        config = from_data(AgentConfig, raw)
+    except msgspec.ValidationError as exc:
+        key, reason = _describe(exc)
         raise ConfigError(name, key, reason) from exc
-    config._deprecations.extend(deprecations)
+    config.__dict__["deprecations"] = deprecations
     return config
 
 
@@ -573,4 +650,5 @@ def _move_deprecated_keys(raw: dict[str, Any]) -> list[str]:
 
 def effective_config(config: AgentConfig) -> dict[str, Any]:
     """The config with every default filled in, as plain data for ``--check-config``."""
-    return config.model_dump(mode="json")
+    plain: dict[str, Any] = msgspec.to_builtins(config, enc_hook=_encode)
+    return plain

@@ -260,16 +260,17 @@ def _check_loki_ready(config: AgentConfig) -> Check | None:
 
 def _check_loki_push(config: AgentConfig) -> Check:
     """One real push through the agent's own client (encoding, TLS, auth, tenant)."""
+    import msgspec
     from prometheus_client import CollectorRegistry
 
-    from agent.config import BackoffConfig
+    from agent.config import BackoffConfig, Duration
     from agent.logs.loki import LokiPushClient
     from agent.logs.model import PushBatch, PushEntry, StreamLabels
     from agent.metrics.self import AgentMetrics
 
     # A short, bounded retry: doctor must answer in seconds, not back off for minutes.
-    quick = BackoffConfig(min_period=0.1, max_period=0.2, max_retries=1)
-    loki = config.logs.loki.model_copy(update={"backoff": quick})
+    quick = BackoffConfig(min_period=Duration(0.1), max_period=Duration(0.2), max_retries=1)
+    loki = msgspec.structs.replace(config.logs.loki, backoff=quick)
     labels = StreamLabels.of({"host": config.hostname, "job": "nexo-agent-doctor"})
     batch = PushBatch()
     batch.add(labels, PushEntry(time.time_ns(), "nexo-agent doctor: test push"))

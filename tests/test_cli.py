@@ -54,6 +54,13 @@ def test_check_config_prints_the_effective_default_config() -> None:
         ("logs:\n  pipeline:\n    read_interval: 0s\n", "logs.pipeline.read_interval", "than 0"),
         ("logs:\n  pipeline:\n    read_interval: 2m\n", "logs.pipeline.read_interval", "60"),
         ("logs:\n  loki:\n    encoding: xml\n", "logs.loki.encoding", "protobuf"),
+        ("logs:\n  files:\n    - paths: 3\n", "logs.files[0].paths", "array"),
+        (
+            "logs:\n  loki:\n    backoff: {max_retries: -1}\n",
+            "logs.loki.backoff.max_retries",
+            ">= 0",
+        ),
+        ("docker:\n  include: {namez: [a]}\n", "docker.include.namez", "'names'"),
         ("logs: [1, 2\n", "", "invalid YAML"),
         ("- just\n- a list\n", "", "mapping"),
     ],

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 
@@ -31,7 +32,7 @@ def test_command_resumes_after_the_cursor_else_follows_initial_position() -> Non
         "--after-cursor=s=1;i=2", "--no-tail", "--unit=api.service", "PRIORITY=3",
     ]  # fmt: skip
     assert "--lines=0" in journalctl_command(cfg, None)
-    beginning = cfg.model_copy(update={"initial_position": "beginning"})
+    beginning = msgspec.structs.replace(cfg, initial_position="beginning")
     assert "--no-tail" in journalctl_command(beginning, None)
 
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from agent.logs.stages.base import Entry, Stage, StageContext, StagePipeline
 
-from agent.logs.stages.base import Entry, Stage, StageConfig, StageContext, StagePipeline
+if TYPE_CHECKING:
+    from agent.logs.stages.options import StageConfig
 
 __all__ = [
     "STAGE_MODULES",
     "Entry",
     "Stage",
-    "StageConfig",
     "StageContext",
     "StagePipeline",
     "build_pipeline",
@@ -56,7 +56,7 @@ def stage_class(type_name: str) -> type[Stage]:
     return cls
 
 
-StageSpec = tuple[str, StageConfig]
+StageSpec = tuple[str, "StageConfig"]
 
 
 def parse_stages(raw: Sequence[Any], where: str = "stages") -> list[StageSpec]:
@@ -67,6 +67,10 @@ def parse_stages(raw: Sequence[Any], where: str = "stages") -> list[StageSpec]:
     """
     if not isinstance(raw, list | tuple):
         raise ValueError(f"{where}: expected a list of stages, got {type(raw).__name__}")
+    if not raw:
+        return []
+    from pydantic import ValidationError  # stage options are pydantic models: only now
+
     specs: list[StageSpec] = []
     for i, item in enumerate(raw):
         at = f"{where}[{i}]"

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, field_validator
 
 from agent.logs.parse import find_pairs
 
 if TYPE_CHECKING:
     from agent.logs.stages.match import Selector
+    from agent.logs.stages.options import StageConfig
     from agent.metrics.self import AgentMetrics
 
 # (read sequence, offset, file identity): where to read again from for an entry to be read
@@ -183,29 +183,6 @@ class StageContext:
     shared: dict[str, Any] = field(default_factory=dict)
 
 
-class StageConfig(BaseModel):
-    """Options every stage takes: ``match`` limits it to some entries, ``name`` labels its
-    counters (default: the stage type)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    match: str | None = None
-    name: str | None = None
-
-
-class SourceConfig(StageConfig):
-    """A stage that reads the line, or with ``source`` the named field instead."""
-
-    source: str | None = None
-
-    @field_validator("source")
-    @classmethod
-    def _source_named(cls, value: str | None) -> str | None:
-        if value == "":
-            raise ValueError("empty source: name a field, or leave source out for the line")
-        return value
-
-
 class Stage:
     """One transform. Subclasses implement :meth:`apply`; stateful ones also ``flush``,
     ``oldest_held`` and ``held_bytes``.
@@ -215,7 +192,7 @@ class Stage:
     """
 
     type_name: ClassVar[str] = ""
-    config_class: ClassVar[type[StageConfig]] = StageConfig
+    config_class: ClassVar[type[StageConfig]]  # each stage's own (see stages/options.py)
 
     def __init__(self, config: StageConfig, context: StageContext) -> None:
         from agent.logs.stages.match import Selector
@@ -234,22 +211,23 @@ class Stage:
         if selector is None:
             out = self.apply(entries)
         else:
-            selected = [e for e in entries if selector.matches(e)]
-            if not selected:
+            chosen = list(map(selector.matches, entries))  # once per entry, then reused
+            count = chosen.count(True)
+            if not count:
                 return entries
-            if len(selected) == len(entries):
+            if count == len(entries):
                 out = self.apply(entries)
             else:
-                out = self._apply_in_order(entries, selector)
+                out = self._apply_in_order(entries, chosen)
         self.publish()
         return out
 
-    def _apply_in_order(self, entries: list[Entry], selector: Selector) -> list[Entry]:
+    def _apply_in_order(self, entries: list[Entry], chosen: list[bool]) -> list[Entry]:
         """Apply to runs of selected entries, keeping unselected ones where they were."""
         out: list[Entry] = []
         run: list[Entry] = []
-        for entry in entries:
-            if selector.matches(entry):
+        for entry, selected in zip(entries, chosen, strict=True):
+            if selected:
                 run.append(entry)
                 continue
             if run:

@@ -21,8 +21,8 @@ import time
 
 from pydantic import model_validator
 
-from agent.config import ByteSize, Duration
-from agent.logs.stages.base import Entry, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Stage, StageContext
+from agent.logs.stages.options import ByteSize, Duration, StageConfig
 from agent.logs.stages.pattern import compile_pattern
 
 

@@ -39,7 +39,8 @@ from typing import Any, NoReturn
 import orjson
 from pydantic import field_validator
 
-from agent.logs.stages.base import Entry, SourceConfig, Stage, StageConfig, StageContext, field_text
+from agent.logs.stages.base import Entry, Stage, StageContext, field_text
+from agent.logs.stages.options import SourceConfig, StageConfig
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from agent.logs.stages.base import StageConfig, StageContext
+from agent.logs.stages.base import StageContext
 from agent.logs.stages.labels import LabelRewrite
+from agent.logs.stages.options import StageConfig
 
 
 class LabelDropConfig(StageConfig):

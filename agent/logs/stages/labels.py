@@ -29,7 +29,8 @@ from typing import Any, ClassVar
 
 from pydantic import field_validator
 
-from agent.logs.stages.base import Entry, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Stage, StageContext
+from agent.logs.stages.options import StageConfig
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 MAX_LABEL_VALUE = 1024

@@ -25,7 +25,8 @@ from collections import deque
 
 from pydantic import Field
 
-from agent.logs.stages.base import Entry, Resume, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Resume, Stage, StageContext
+from agent.logs.stages.options import StageConfig
 
 
 class LimitConfig(StageConfig):

@@ -25,7 +25,8 @@ import orjson
 from pydantic import field_validator
 
 from agent.logs.parse import find_pairs
-from agent.logs.stages.base import Entry, SourceConfig, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Stage, StageContext
+from agent.logs.stages.options import SourceConfig, StageConfig
 
 
 def unquote(text: str) -> str:

@@ -81,8 +81,8 @@ from pydantic import (
     model_validator,
 )
 
-from agent.config import Duration
-from agent.logs.stages.base import Entry, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Stage, StageContext
+from agent.logs.stages.options import Duration, StageConfig
 from agent.metrics.server import go_float
 
 # Label names, and metric names too: colons are valid in those but reserved for recording

@@ -33,8 +33,8 @@ import time
 
 from pydantic import AliasChoices, Field, model_validator
 
-from agent.config import ByteSize, Duration
-from agent.logs.stages.base import Entry, Resume, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Resume, Stage, StageContext
+from agent.logs.stages.options import ByteSize, Duration, StageConfig
 from agent.logs.stages.pattern import Pattern, compile_pattern
 
 # Preset name -> what starts an entry under it (the rules are the classes below).

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
-from agent.logs.stages.base import Entry, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Stage, StageContext
+from agent.logs.stages.options import StageConfig
 
 
 class OutputConfig(StageConfig):

@@ -52,7 +52,8 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from agent.logs.parse import LEVELS
 from agent.logs.speedups import native as _native
-from agent.logs.stages.base import Entry, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Stage, StageContext
+from agent.logs.stages.options import StageConfig
 from agent.logs.stages.pattern import Pattern, compile_pattern
 
 DETECTORS = ("email", "card", "jwt", "bearer", "aws", "secrets")

@@ -17,7 +17,8 @@ groups is refused at config load instead of doing nothing.
 
 from __future__ import annotations
 
-from agent.logs.stages.base import Entry, SourceConfig, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Stage, StageContext
+from agent.logs.stages.options import SourceConfig, StageConfig
 from agent.logs.stages.pattern import compile_pattern
 
 

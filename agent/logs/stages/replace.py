@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import re
 
-from agent.logs.stages.base import Entry, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Stage, StageContext
+from agent.logs.stages.options import StageConfig
 from agent.logs.stages.pattern import compile_pattern
 
 _REFERENCE = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")

@@ -19,7 +19,8 @@ import random
 
 from pydantic import Field, model_validator
 
-from agent.logs.stages.base import Entry, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Stage, StageContext
+from agent.logs.stages.options import StageConfig
 
 
 class SampleConfig(StageConfig):

@@ -23,8 +23,9 @@ from typing import Any
 
 from pydantic import field_validator
 
-from agent.logs.stages.base import StageConfig, StageContext
+from agent.logs.stages.base import StageContext
 from agent.logs.stages.labels import MAX_LABEL_VALUE, LabelRewrite, check_label_name
+from agent.logs.stages.options import StageConfig
 
 
 class StaticLabelsConfig(StageConfig):

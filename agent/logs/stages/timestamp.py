@@ -46,8 +46,8 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from agent.config import Duration
-from agent.logs.stages.base import Entry, Stage, StageConfig, StageContext
+from agent.logs.stages.base import Entry, Stage, StageContext
+from agent.logs.stages.options import Duration, StageConfig
 from agent.logs.stages.pattern import Pattern
 
 DEFAULT_SOURCES = ("time", "timestamp", "ts", "@timestamp")

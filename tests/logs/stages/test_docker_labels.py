@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from agent.config import LogsConfig
+from agent.config import LogsConfig, from_data
 from agent.logs.model import LogTarget
 from agent.logs.stages.assembly import TargetStages
 from agent.logs.stages.base import StageContext
@@ -26,8 +26,9 @@ def target(labels: dict[str, str], name: str = "api") -> LogTarget:
 
 
 def test_drop_and_sample_labels_become_stages_before_the_configured_ones() -> None:
-    logs = LogsConfig.model_validate(
-        {"pipeline": {"stages": [{"replace": {"expression": "(secret)", "replace": "***"}}]}}
+    logs = from_data(
+        LogsConfig,
+        {"pipeline": {"stages": [{"replace": {"expression": "(secret)", "replace": "***"}}]}},
     )
     stages = TargetStages(logs, StageContext()).pipeline_for(
         target({"nexo.logs.drop": "GET /healthz", "nexo.logs.sample": "2", "other": "x"})
@@ -67,14 +68,15 @@ def test_an_invalid_label_is_named_and_the_container_ships_unmodified(
 
 
 def test_static_files_get_their_own_stages_after_the_global_ones() -> None:
-    logs = LogsConfig.model_validate(
+    logs = from_data(
+        LogsConfig,
         {
             "pipeline": {"stages": [{"drop": {"expression": "^#"}}]},
             "files": [
                 {"paths": ["/a/*.log"]},
                 {"paths": ["/b/*.log"], "stages": [{"sample": {"every": 2}}]},
             ],
-        }
+        },
     )
     assembled = TargetStages(logs, StageContext())
     path = __import__("pathlib").Path("/b/x.log")

@@ -14,7 +14,8 @@ from agent.config import PipelineConfig
 from agent.logs.model import LogTarget, PushBatch
 from agent.logs.reader import TargetReader
 from agent.logs.shipper import Shipper
-from agent.logs.stages.base import Entry, Resume, Stage, StageConfig, StageContext, StagePipeline
+from agent.logs.stages.base import Entry, Resume, Stage, StageContext, StagePipeline
+from agent.logs.stages.options import StageConfig
 from agent.logs.tail import FileFollower
 from agent.metrics.self import AgentMetrics
 from tests.logs.stages.helpers import pipeline
