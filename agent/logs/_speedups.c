@@ -719,6 +719,42 @@ static int at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, const char *wo
 }
 #define AT(s, i, n, word) at(s, i, n, word, (Py_ssize_t)(sizeof(word) - 1))
 
+static int is_ascii_digit(Py_UCS4 c) { return c >= '0' && c <= '9'; }
+
+/* Whether a card number could start somewhere in the text: redact.py's _CARD_START, what
+ * the card rule needs before its own \b and Luhn check. A 2-6 digit not preceded by an
+ * ASCII letter, digit or underscore, one more digit, then eleven digits each perhaps
+ * after one space or dash. Hex ids (8ff34741-00000008) and epoch times are no start. */
+static int card_start(int kind, const void *data, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i + 13 <= n; i++) {
+        const Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < '2' || c > '6') continue;
+        if (i > 0) {
+            const Py_UCS4 p = PyUnicode_READ(kind, data, i - 1);
+            if (p < 128 && (is_ascii_digit(p) || p == '_' || ((p | 32) >= 'a' && (p | 32) <= 'z')))
+                continue;
+        }
+        if (!is_ascii_digit(PyUnicode_READ(kind, data, i + 1))) continue;
+        int digits = 2;
+        Py_ssize_t j = i + 2;
+        while (digits < 13 && j < n) {
+            const Py_UCS4 d = PyUnicode_READ(kind, data, j);
+            if (is_ascii_digit(d)) {
+                digits++;
+                j++;
+            } else if ((d == ' ' || d == '-') && j + 1 < n &&
+                       is_ascii_digit(PyUnicode_READ(kind, data, j + 1))) {
+                digits++;
+                j += 2;
+            } else {
+                break;
+            }
+        }
+        if (digits == 13) return 1;
+    }
+    return 0;
+}
+
 /* redact_signs(text, enabled) -> redact.py's _python_signs(text, enabled): the detectors among
  * ``enabled`` whose cheap sign the text shows. The text is folded as there: ASCII letters
  * lower-cased, spaces and dashes deleted; anything beyond ASCII can be part of no sign.
@@ -761,16 +797,9 @@ static PyObject *redact_signs(PyObject *self, PyObject *args) {
         }
     }
     bits &= enabled; /* AWS stays only if enabled; secret below may add it */
-    int secret = 0, card_first = -1;
+    int secret = 0;
     for (Py_ssize_t i = 0; i < m; i++) {
         const unsigned char b = folded[i];
-        if (b >= '0' && b <= '9') {
-            /* a 2-6 digit with at least 12 more digits right after it */
-            if (card_first < 0 && b >= '2' && b <= '6') card_first = (int)i;
-            if (card_first >= 0 && i - card_first >= 12) bits |= SIGN_CARD;
-            continue;
-        }
-        card_first = -1;
         switch (b) {
         case '@': bits |= SIGN_EMAIL; break;
         case 's': secret |= AT(folded, i, m, "secret"); break;
@@ -786,6 +815,7 @@ static PyObject *redact_signs(PyObject *self, PyObject *args) {
     }
     if (secret) bits |= SIGN_SECRETS | SIGN_AWS;
     if (folded != small) PyMem_Free(folded);
+    if (enabled & SIGN_CARD && card_start(kind, data, n)) bits |= SIGN_CARD;
     return PyLong_FromLong(bits & enabled);
 }
 

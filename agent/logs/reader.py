@@ -464,40 +464,54 @@ class TargetReader:
         if held is not None:
             commit = (held[2], held[1])
         min_ts = self._min_ts_ns
-        by_labels: dict[int, tuple[StreamLabels, list[PushEntry]]] = {}
+        # id(label dict) -> (its stream, its entries, its level label): entries of one
+        # stream share their label dict until a stage changes it.
+        by_labels: dict[int, tuple[StreamLabels, list[PushEntry], str | None]] = {}
         size = count = too_old = 0
         oldest_ts = 0
-        levels: dict[str, int] = {}
+        levels: dict[str, int] = {}  # lines by level, for those without a level label
         # Entries without ids share their target's metadata dict: encode it once.
         md_cache: dict[int, tuple[tuple[tuple[str, str], ...], int]] = {}
+        new_entry = tuple.__new__
         for e in entries:
-            if e.ts_ns < min_ts:
+            ts_ns = e.ts_ns
+            if ts_ns < min_ts:
                 too_old += 1
                 continue
-            group = by_labels.get(id(e.labels))
+            labels = e.labels
+            group = by_labels.get(id(labels))
             if group is None:
-                group = by_labels[id(e.labels)] = (self._stream_labels.of(e.labels), [])
+                group = by_labels[id(labels)] = (
+                    self._stream_labels.of(labels),
+                    [],
+                    labels.get("level") or None,
+                )
             md = e.metadata
             known = md_cache.get(id(md))
             if known is None:
                 pairs = tuple(md.items())
                 known = md_cache[id(md)] = (pairs, sum(map(len, chain.from_iterable(pairs))))
-            group[1].append(PushEntry(e.ts_ns, e.line, known[0]))
-            size += len(e.line) + known[1]
-            if not count or e.ts_ns < oldest_ts:
-                oldest_ts = e.ts_ns
+            line = e.line
+            group[1].append(new_entry(PushEntry, (ts_ns, line, known[0])))
+            size += len(line) + known[1]
+            if not count or ts_ns < oldest_ts:
+                oldest_ts = ts_ns
             count += 1
-            level = e.labels.get("level") or e.fields.get("level") or "unknown"
-            levels[level] = levels.get(level, 0) + 1
+            if group[2] is None:
+                level = e.fields.get("level") or "unknown"
+                levels[level] = levels.get(level, 0) + 1
+        for _, pushed, level_label in by_labels.values():
+            if level_label is not None:
+                levels[level_label] = levels.get(level_label, 0) + len(pushed)
         if too_old:
             self._metrics.dropped_entries.labels("too_old").inc(too_old)
         if commit[0] is None:
             return
         groups: dict[StreamLabels, list[PushEntry]] = {}
-        for labels, pushed in by_labels.values():
-            existing = groups.get(labels)
+        for stream, pushed, _ in by_labels.values():
+            existing = groups.get(stream)
             if existing is None:
-                groups[labels] = pushed
+                groups[stream] = pushed
             else:
                 existing.extend(pushed)
         self._shipper.add_group(self._key, groups, count, size, oldest_ts, commit)

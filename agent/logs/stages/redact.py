@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,13 +116,8 @@ _RULES: list[tuple[str, int, str]] = [
 # Pre-check text: ASCII letters lower-cased, digits as "0", spaces and dashes deleted (a
 # card's groups become one digit run; "api-key" still contains "key").
 _FOLD = bytes(ord("0") if 48 <= c <= 57 else c + 32 if 65 <= c <= 90 else c for c in range(256))
-# Same positions as the folded text: card first digits (2-6) as "2", other digits "1".
-_DIGIT_CLASS = bytes(
-    ord("2") if 50 <= c <= 54 else ord("1") if 48 <= c <= 57 else ord("x") for c in range(256)
-)
 _SEPARATORS = b" -"
 _NUMBER_MARK = "\x00"  # around masked cards in JSON lines (see _quote_numbers)
-_CARD_RUN = "0" * 13
 _KEY_CACHE_MAX = 4096
 # The built-in parsing's level names ("error", "unknown"): never a secret, often not in the
 # line as written (pino's 50), so not worth a second look.
@@ -132,24 +128,9 @@ _CLEAN_VALUE_MAX = 256
 _SAFE_REPLACEMENT = Pattern(r'[^"\\\x00-\x1f]*')
 
 
-def _card_candidate(data: bytes, folded: str) -> bool:
-    """Whether some run of 13+ digits (separators removed) has a 2-6 digit with at least
-    12 digits after it: what the card regex needs before it can match. Epoch timestamps
-    (13, 16, 19 digits starting with 1) are not."""
-    pos = folded.find(_CARD_RUN)
-    if pos < 0:
-        return False
-    classes = data.translate(_DIGIT_CLASS, _SEPARATORS)
-    while pos >= 0:
-        # The first 2-6 digit from here, if 13 digits start there; a later one could
-        # only start a window that ends later still.
-        first = classes.find(b"2", pos)
-        if first < 0:
-            return False
-        if folded.startswith(_CARD_RUN, first):
-            return True
-        pos = folded.find(_CARD_RUN, first + 1)
-    return False
+# Where a card number could start: what the card rule needs before its own \b and Luhn
+# check. Hex ids (8ff34741-00000008) and epoch times (1764174000000) are no start.
+_CARD_START = re.compile(r"(?<![A-Za-z0-9_])[2-6][0-9](?:[ \-]?[0-9]){11}")
 
 
 def _python_signs(text: str, enabled: int) -> int:
@@ -174,7 +155,7 @@ def _python_signs(text: str, enabled: int) -> int:
             bits |= _AWS
     if enabled & _BEARER and ("bearer" in folded or "authorization" in folded):
         bits |= _BEARER
-    if enabled & _CARD and _card_candidate(data, folded):
+    if enabled & _CARD and _CARD_START.search(text) is not None:
         bits |= _CARD
     return bits
 

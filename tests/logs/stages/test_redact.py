@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from agent.logs.stages import parse_stages
 from agent.logs.stages.base import Entry, StageContext
-from agent.logs.stages.redact import _luhn
+from agent.logs.stages.redact import _CARD, _RULES, _luhn, signs_of
 from agent.metrics.self import AgentMetrics
 from tests.logs.stages.helpers import entry, pipeline
 
@@ -283,3 +285,44 @@ def test_catastrophic_looking_pattern_runs_in_linear_time() -> None:
     started = time.perf_counter()
     assert redacted(line, patterns=["(a+)+$"]) == line
     assert time.perf_counter() - started < 1.0
+
+
+CARD_PIECES = [
+    "4",
+    "2",
+    "6",
+    "1",
+    "0",
+    "9",
+    "4111 1111 1111 1111",
+    " ",
+    "-",
+    "f",
+    "_",
+    "x",
+    "é",
+    ".",
+    '"',
+]
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_card_sign_shows_wherever_the_card_rule_can_match(seed: int) -> None:
+    """The sign is the pre-check that lets a line skip the card regex: it may show where
+    no card is, never miss one."""
+    card = re.compile(next(regex for kind, _, regex in _RULES if kind == "card"))
+    rng = random.Random(seed)
+    for _ in range(50):
+        text = "".join(rng.choice(CARD_PIECES) for _ in range(rng.randrange(10, 50)))
+        if card.search(text):
+            assert signs_of(text, _CARD) & _CARD, repr(text)
+
+
+def test_hex_ids_and_epoch_times_show_no_card_sign() -> None:
+    for text in ('"requestId":"8ff34741-00000008"', '"time":1764174000000', "id=a4111111111111111"):
+        assert not signs_of(text, _CARD), text
+    assert signs_of("paid with 4111 1111 1111 1111", _CARD)
+    assert (
+        redacted("req 8ff34741-00000008 card 4111-1111-1111-1111")
+        == "req 8ff34741-00000008 card ***"
+    )
