@@ -854,6 +854,216 @@ static PyObject *redact_needs_look(PyObject *self, PyObject *args) {
     Py_RETURN_FALSE;
 }
 
+/* ---------------------------------------------------------------- group_entries */
+
+/* Attribute names of stages/base.py's Entry and the strings the loop compares, interned
+ * at import. */
+static PyObject *s_ts_ns, *s_labels, *s_metadata, *s_line, *s_fields, *s_level, *s_unknown;
+
+/* Add n to counts[key]. */
+static int count_into(PyObject *counts, PyObject *key, Py_ssize_t n) {
+    PyObject *had = PyDict_GetItemWithError(counts, key);
+    if (had == NULL && PyErr_Occurred()) return -1;
+    PyObject *total = PyLong_FromSsize_t((had ? PyLong_AsSsize_t(had) : 0) + n);
+    if (total == NULL) return -1;
+    const int rc = PyDict_SetItem(counts, key, total);
+    Py_DECREF(total);
+    return rc;
+}
+
+/* The metadata dict's (key, value) pairs as a tuple, and their length in characters. */
+static PyObject *metadata_pairs(PyObject *md, Py_ssize_t *chars) {
+    PyObject *pairs = PyTuple_New(PyDict_GET_SIZE(md));
+    if (pairs == NULL) return NULL;
+    Py_ssize_t pos = 0, i = 0, total = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(md, &pos, &k, &v)) {
+        const Py_ssize_t klen = PyObject_Length(k), vlen = PyObject_Length(v);
+        PyObject *pair = PyTuple_Pack(2, k, v);
+        if (klen < 0 || vlen < 0 || pair == NULL) {
+            Py_XDECREF(pair);
+            Py_DECREF(pairs);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(pairs, i++, pair);
+        total += klen + vlen;
+    }
+    *chars = total;
+    return pairs;
+}
+
+/* group_entries(entries, min_ts, cls) -> stages/grouping.py's python_group_entries. */
+static PyObject *group_entries(PyObject *self, PyObject *args) {
+    PyObject *entries, *cls;
+    long long min_ts;
+    if (!PyArg_ParseTuple(args, "O!LO", &PyList_Type, &entries, &min_ts, &cls)) return NULL;
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "cls must be a tuple type");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)cls;
+    PyObject *by_labels = PyDict_New(); /* id(labels) -> [labels, pushed, level label] */
+    PyObject *order = PyList_New(0);    /* those lists, in first-seen order */
+    PyObject *md_cache = PyDict_New();  /* id(metadata) -> (pairs, chars) */
+    PyObject *levels = PyDict_New();
+    PyObject *result = NULL;
+    if (by_labels == NULL || order == NULL || md_cache == NULL || levels == NULL) goto done;
+    Py_ssize_t size = 0, count = 0, too_old = 0;
+    long long oldest = 0;
+    PyObject *last_labels = NULL, *last_group = NULL; /* borrowed: runs of one stream */
+    const Py_ssize_t n = PyList_GET_SIZE(entries);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *e = PyList_GET_ITEM(entries, i);
+        PyObject *ts = PyObject_GetAttr(e, s_ts_ns);
+        if (ts == NULL) goto done;
+        const long long ts_ns = PyLong_AsLongLong(ts);
+        if (ts_ns == -1 && PyErr_Occurred()) {
+            Py_DECREF(ts);
+            goto done;
+        }
+        if (ts_ns < min_ts) {
+            Py_DECREF(ts);
+            too_old++;
+            continue;
+        }
+        PyObject *labels = PyObject_GetAttr(e, s_labels);
+        if (labels == NULL || !PyDict_Check(labels)) {
+            if (labels != NULL) PyErr_SetString(PyExc_TypeError, "labels must be a dict");
+            Py_XDECREF(labels);
+            Py_DECREF(ts);
+            goto done;
+        }
+        PyObject *group = last_group;
+        if (labels != last_labels) {
+            PyObject *key = PyLong_FromVoidPtr(labels);
+            if (key == NULL) {
+                Py_DECREF(labels);
+                Py_DECREF(ts);
+                goto done;
+            }
+            group = PyDict_GetItemWithError(by_labels, key);
+            if (group == NULL) {
+                PyObject *level = NULL, *pushed = PyList_New(0);
+                int truthy = 0;
+                if (pushed != NULL) {
+                    level = PyDict_GetItemWithError(labels, s_level);
+                    truthy = level != NULL ? PyObject_IsTrue(level) : 0;
+                }
+                if (pushed != NULL && !PyErr_Occurred() && truthy >= 0)
+                    group = PyList_New(3);
+                if (group == NULL) {
+                    Py_XDECREF(pushed);
+                    Py_DECREF(key);
+                    Py_DECREF(labels);
+                    Py_DECREF(ts);
+                    goto done;
+                }
+                if (!truthy) level = Py_None;
+                Py_INCREF(labels);
+                Py_INCREF(level);
+                PyList_SET_ITEM(group, 0, labels);
+                PyList_SET_ITEM(group, 1, pushed);
+                PyList_SET_ITEM(group, 2, level);
+                const int rc = PyDict_SetItem(by_labels, key, group) < 0 ||
+                               PyList_Append(order, group) < 0;
+                Py_DECREF(group); /* the dict and the list hold it */
+                if (rc) {
+                    Py_DECREF(key);
+                    Py_DECREF(labels);
+                    Py_DECREF(ts);
+                    goto done;
+                }
+            }
+            Py_DECREF(key);
+            last_labels = labels; /* the entry (in the list) keeps it alive */
+            last_group = group;
+        }
+        Py_DECREF(labels);
+        PyObject *md = PyObject_GetAttr(e, s_metadata);
+        PyObject *line = md != NULL ? PyObject_GetAttr(e, s_line) : NULL;
+        PyObject *md_key = line != NULL ? PyLong_FromVoidPtr(md) : NULL;
+        PyObject *known = md_key != NULL ? PyDict_GetItemWithError(md_cache, md_key) : NULL;
+        const Py_ssize_t line_chars = line != NULL ? PyObject_Length(line) : -1;
+        if (md_key == NULL || line_chars < 0 || (known == NULL && PyErr_Occurred()) ||
+            !PyDict_Check(md)) {
+            if (md != NULL && !PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "metadata must be a dict");
+            Py_XDECREF(md_key);
+            Py_XDECREF(line);
+            Py_XDECREF(md);
+            Py_DECREF(ts);
+            goto done;
+        }
+        if (known == NULL) {
+            Py_ssize_t chars = 0;
+            PyObject *pairs = metadata_pairs(md, &chars);
+            PyObject *chars_obj = pairs != NULL ? PyLong_FromSsize_t(chars) : NULL;
+            known = chars_obj != NULL ? PyTuple_Pack(2, pairs, chars_obj) : NULL;
+            Py_XDECREF(pairs);
+            Py_XDECREF(chars_obj);
+            if (known == NULL || PyDict_SetItem(md_cache, md_key, known) < 0) {
+                Py_XDECREF(known);
+                Py_DECREF(md_key);
+                Py_DECREF(line);
+                Py_DECREF(md);
+                Py_DECREF(ts);
+                goto done;
+            }
+            Py_DECREF(known); /* the cache holds it */
+        }
+        Py_DECREF(md_key);
+        Py_DECREF(md); /* the entry keeps it alive, and so its id in the cache */
+        PyObject *pairs = PyTuple_GET_ITEM(known, 0);
+        PyObject *item = type->tp_alloc(type, 3);
+        if (item == NULL) {
+            Py_DECREF(line);
+            Py_DECREF(ts);
+            goto done;
+        }
+        Py_INCREF(pairs);
+        PyTuple_SET_ITEM(item, 0, ts);
+        PyTuple_SET_ITEM(item, 1, line);
+        PyTuple_SET_ITEM(item, 2, pairs);
+        const int appended = PyList_Append(PyList_GET_ITEM(group, 1), item);
+        Py_DECREF(item);
+        if (appended < 0) goto done;
+        size += line_chars + PyLong_AsSsize_t(PyTuple_GET_ITEM(known, 1));
+        if (!count || ts_ns < oldest) oldest = ts_ns;
+        count++;
+        if (PyList_GET_ITEM(group, 2) == Py_None) {
+            PyObject *fields = PyObject_GetAttr(e, s_fields);
+            if (fields == NULL) goto done;
+            PyObject *level = PyDict_Check(fields) ? PyDict_GetItemWithError(fields, s_level) : NULL;
+            const int truthy = level != NULL ? PyObject_IsTrue(level) : 0;
+            const int rc = PyErr_Occurred() || truthy < 0 ||
+                           count_into(levels, truthy ? level : s_unknown, 1) < 0;
+            Py_DECREF(fields);
+            if (rc) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "fields must be a dict");
+                goto done;
+            }
+        }
+    }
+    const Py_ssize_t groups = PyList_GET_SIZE(order);
+    for (Py_ssize_t g = 0; g < groups; g++) {
+        PyObject *group = PyList_GET_ITEM(order, g);
+        PyObject *level = PyList_GET_ITEM(group, 2);
+        PyObject *pushed = PyList_GET_ITEM(group, 1);
+        if (level != Py_None && count_into(levels, level, PyList_GET_SIZE(pushed)) < 0) goto done;
+        PyObject *pair = PyTuple_Pack(2, PyList_GET_ITEM(group, 0), pushed);
+        if (pair == NULL) goto done;
+        PyList_SET_ITEM(order, g, pair); /* drops the group list, which the dict still holds */
+        Py_DECREF(group);
+    }
+    result = Py_BuildValue("(OnnLnO)", order, size, count, oldest, too_old, levels);
+done:
+    Py_XDECREF(by_labels);
+    Py_XDECREF(order);
+    Py_XDECREF(md_cache);
+    Py_XDECREF(levels);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan_records", scan_records, METH_VARARGS,
      "scan_records(data, start, base_offset, limit, cls, out) -> index of the first record "
@@ -866,6 +1076,8 @@ static PyMethodDef methods[] = {
     {"redact_needs_look", redact_needs_look, METH_VARARGS,
      "redact_needs_look(kinds, min_length, clean, customs, values, clean_line) -> "
      "redact.py's Redact.needs_look."},
+    {"group_entries", group_entries, METH_VARARGS,
+     "group_entries(entries, min_ts, cls) -> stages/grouping.py's python_group_entries."},
     {"walk_fields", walk_fields, METH_VARARGS,
      "walk_fields(obj, slots, id_role, depth, roles, nests, level_role, max_len): "
      "parse.py's _walk."},
@@ -880,5 +1092,14 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__speedups(void) {
     init_fold();
+    s_ts_ns = PyUnicode_InternFromString("ts_ns");
+    s_labels = PyUnicode_InternFromString("labels");
+    s_metadata = PyUnicode_InternFromString("metadata");
+    s_line = PyUnicode_InternFromString("line");
+    s_fields = PyUnicode_InternFromString("fields");
+    s_level = PyUnicode_InternFromString("level");
+    s_unknown = PyUnicode_InternFromString("unknown");
+    if (!s_ts_ns || !s_labels || !s_metadata || !s_line || !s_fields || !s_level || !s_unknown)
+        return NULL;
     return PyModule_Create(&module);
 }

@@ -2,6 +2,8 @@ from collections.abc import Sequence
 
 from agent.logs.dockerjson import CompleteLine
 from agent.logs.model import PushEntry
+from agent.logs.stages.base import Entry
+from agent.logs.stages.grouping import Grouped
 
 def scan_records(
     data: bytes,
@@ -35,3 +37,4 @@ def redact_needs_look(
     clean_line: str | None,
     /,
 ) -> bool: ...
+def group_entries(entries: list[Entry], min_ts: int, cls: type[PushEntry], /) -> Grouped: ...

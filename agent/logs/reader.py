@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from itertools import chain
 
 from agent.config import PipelineConfig
 from agent.logs.dockerjson import CompleteLine, PartialLineBuffer
@@ -28,6 +27,7 @@ from agent.logs.model import (
 from agent.logs.parse import json_object, parse_json_object, parser_for
 from agent.logs.shipper import Shipper
 from agent.logs.stages.base import Entry, StagePipeline
+from agent.logs.stages.grouping import group_entries
 from agent.logs.tail import Chunk, FileFollower, FileIdentity, Lost, ReadFailed, Truncated
 from agent.metrics.self import AgentMetrics
 
@@ -413,6 +413,7 @@ class TargetReader:
         truncated = 0
         entries: list[Entry] = []
         reuse_json = self._reuse_json
+        base_labels = self._base_labels
         for ts_ns, stream, text, cut, end, _attrs in lines:
             if cut:
                 truncated += 1
@@ -441,7 +442,10 @@ class TargetReader:
                             metadata["requestId"] = request
             else:
                 level = "unknown"
-            labels = self._labels_for(stream if by_stream else "", level)
+            label_key = (stream if by_stream else "", level)
+            labels = base_labels.get(label_key)
+            if labels is None:
+                labels = self._labels_for(*label_key)
             entry = Entry(
                 ts_ns, text, stream, labels, fields, metadata, (seq, resume_offset, resume_file)
             )
@@ -463,52 +467,17 @@ class TargetReader:
         held = self._stages.oldest_held()
         if held is not None:
             commit = (held[2], held[1])
-        min_ts = self._min_ts_ns
-        # id(label dict) -> (its stream, its entries, its level label): entries of one
-        # stream share their label dict until a stage changes it.
-        by_labels: dict[int, tuple[StreamLabels, list[PushEntry], str | None]] = {}
-        size = count = too_old = 0
-        oldest_ts = 0
-        levels: dict[str, int] = {}  # lines by level, for those without a level label
-        # Entries without ids share their target's metadata dict: encode it once.
-        md_cache: dict[int, tuple[tuple[tuple[str, str], ...], int]] = {}
-        new_entry = tuple.__new__
-        for e in entries:
-            ts_ns = e.ts_ns
-            if ts_ns < min_ts:
-                too_old += 1
-                continue
-            labels = e.labels
-            group = by_labels.get(id(labels))
-            if group is None:
-                group = by_labels[id(labels)] = (
-                    self._stream_labels.of(labels),
-                    [],
-                    labels.get("level") or None,
-                )
-            md = e.metadata
-            known = md_cache.get(id(md))
-            if known is None:
-                pairs = tuple(md.items())
-                known = md_cache[id(md)] = (pairs, sum(map(len, chain.from_iterable(pairs))))
-            line = e.line
-            group[1].append(new_entry(PushEntry, (ts_ns, line, known[0])))
-            size += len(line) + known[1]
-            if not count or ts_ns < oldest_ts:
-                oldest_ts = ts_ns
-            count += 1
-            if group[2] is None:
-                level = e.fields.get("level") or "unknown"
-                levels[level] = levels.get(level, 0) + 1
-        for _, pushed, level_label in by_labels.values():
-            if level_label is not None:
-                levels[level_label] = levels.get(level_label, 0) + len(pushed)
+        grouped, size, count, oldest_ts, too_old, levels = group_entries(
+            entries, self._min_ts_ns, PushEntry
+        )
         if too_old:
             self._metrics.dropped_entries.labels("too_old").inc(too_old)
         if commit[0] is None:
             return
         groups: dict[StreamLabels, list[PushEntry]] = {}
-        for stream, pushed, _ in by_labels.values():
+        stream_of = self._stream_labels.of
+        for labels, pushed in grouped:
+            stream = stream_of(labels)
             existing = groups.get(stream)
             if existing is None:
                 groups[stream] = pushed

@@ -369,3 +369,39 @@ def test_c_needs_look_is_pythons(seed: int, monkeypatch: pytest.MonkeyPatch) -> 
     in_c = stage.needs_look(values, clean_line)
     monkeypatch.setattr(redact, "_native", None)
     assert stage.needs_look(values, clean_line) is in_c, (values, clean_line)
+
+
+# -- staged entries into push groups ---------------------------------------------------------
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(100))
+def test_c_group_entries_is_pythons(seed: int) -> None:
+    from agent.logs.model import PushEntry
+    from agent.logs.stages.base import Entry
+    from agent.logs.stages.grouping import python_group_entries
+
+    assert native is not None
+    rng = random.Random(seed)
+    label_sets = [{"job": "a", "level": "info"}, {"job": "b"}, {"job": "c", "level": ""}, {}]
+    metadata = [{}, {"container_id": "f" * 64}, {"userId": "é中"}]
+    entries = [
+        Entry(
+            rng.randrange(0, 100),
+            rng.choice(["", "line", "é中文", "x" * 300]),
+            rng.choice(["stdout", "stderr", ""]),
+            rng.choice(label_sets),
+            rng.choice([{}, {"level": "warn"}, {"level": ""}]),
+            rng.choice(metadata) if rng.random() < 0.7 else {"requestId": str(rng.random())},
+        )
+        for _ in range(rng.randrange(0, 60))
+    ]
+    min_ts = rng.choice([0, 30, 200])
+    watched = [*label_sets, *metadata]
+    before = [sys.getrefcount(obj) for obj in watched]
+    in_c = native.group_entries(entries, min_ts, PushEntry)
+    in_python = python_group_entries(entries, min_ts, PushEntry)
+    assert in_c == in_python
+    assert all(type(e) is PushEntry for _, pushed in in_c[0] for e in pushed)
+    del in_c, in_python
+    assert [sys.getrefcount(obj) for obj in watched] == before  # nothing leaked

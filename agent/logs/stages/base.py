@@ -124,8 +124,13 @@ class Entry:
         value = self.fields.get(name)
         if value is None:
             if not self.parsed:
+                line = self.line
+                if name not in line and "\\" not in line:
+                    # A key the text does not show (nor could spell with JSON escapes)
+                    # is not among the line's fields: no need to parse them yet.
+                    return None
                 self.parsed = True
-                self.raw = line_raw_fields(self.line)
+                self.raw = line_raw_fields(line)
             raw = self.raw
             if raw:
                 found = raw.get(name, _MISSING)
