@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from agent.logs.stages.base import Entry
 from agent.logs.stages.match import Selector
 from tests.logs.stages.helpers import entry, lines, pipeline
 
@@ -68,3 +69,13 @@ def test_catastrophic_regex_input_is_linear_time() -> None:
     # Python's re would backtrack for ages here; RE2 answers in one pass.
     assert not selector.matches(entry(line))
     assert time.monotonic() - start < 1.0
+
+
+def test_a_field_is_found_even_when_the_line_spells_its_key_with_escapes() -> None:
+    """Entry.field skips parsing a line that does not show the key; JSON escapes are
+    the one way a key can be there without showing, so such lines are parsed."""
+    escaped = Entry(0, '{"ti\\u006de":"1700000000","msg":"a"}', "stdout", {}, {}, {})
+    assert escaped.field("time") == "1700000000"
+    plain = Entry(0, "msg=hello level=info", "stdout", {}, {}, {})
+    assert plain.field("time") is None and not plain.parsed  # nothing parsed for it
+    assert plain.field("msg") == "hello"
