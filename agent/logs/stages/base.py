@@ -216,7 +216,11 @@ class Stage:
         if selector is None:
             out = self.apply(entries)
         else:
-            chosen = list(map(selector.matches, entries))  # once per entry, then reused
+            needle = selector.contains
+            if needle is not None:
+                chosen = [needle in e.line for e in entries]
+            else:
+                chosen = list(map(selector.matches, entries))  # once per entry, then reused
             count = chosen.count(True)
             if not count:
                 return entries

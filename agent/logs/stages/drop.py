@@ -63,6 +63,10 @@ class Drop(Stage):
         self.cfg = config
         self.pattern = compile_pattern(config.expression) if config.expression is not None else None
         self.clock = context.clock or time.time
+        # The common case (drop level=debug): one comparison per entry, in a comprehension.
+        self.by_value_only = config.value is not None and (
+            config.expression is None and config.older_than is None and config.longer_than is None
+        )
 
     def apply(self, entries: list[Entry]) -> list[Entry]:
         cfg = self.cfg
@@ -73,7 +77,14 @@ class Drop(Stage):
         oldest_ns = (
             int((self.clock() - cfg.older_than) * 1e9) if cfg.older_than is not None else None
         )
-        kept: list[Entry] = []
+        kept: list[Entry]
+        if self.by_value_only and source is not None:
+            kept = [e for e in entries if e.value(source) != value]
+            dropped = len(entries) - len(kept)
+            if dropped:
+                self.count_drop(cfg.drop_counter_reason, dropped)
+            return kept
+        kept = []
         for e in entries:
             if pattern is not None:
                 text = e.line if source is None else e.value(source)

@@ -32,10 +32,19 @@ class _Matcher:
 class Selector:
     """A parsed selector; ``matches(entry)`` is all it offers."""
 
-    def __init__(self, text: str, matchers: list[_Matcher], filters: list[Callable[[str], bool]]):
+    def __init__(
+        self,
+        text: str,
+        matchers: list[_Matcher],
+        filters: list[Callable[[str], bool]],
+        contains: str | None = None,
+    ):
         self.text = text
         self.matchers = matchers
         self.filters = filters
+        # The whole selector is ``|= "text"`` (the health-check case): a stage tests
+        # ``contains in line`` inline, without a call per entry.
+        self.contains = contains
 
     def __repr__(self) -> str:
         return f"Selector({self.text!r})"
@@ -73,16 +82,21 @@ class Selector:
                     scanner.fail("expected ',' or '}'")
             scanner.take()
         filters: list[Callable[[str], bool]] = []
+        ops: list[str] = []
+        values: list[str] = []
         scanner.skip_space()
         while not scanner.done():
             op = scanner.operator(("|=", "!=", "|~", "!~"))
             scanner.skip_space()
             value = scanner.string()
             filters.append(_line_filter(op, value, text))
+            ops.append(op)
+            values.append(value)
             scanner.skip_space()
         if not matchers and not filters:
             raise ValueError(f"match {text!r}: selects every entry; leave match out instead")
-        return cls(text, matchers, filters)
+        only_contains = not matchers and len(filters) == 1 and ops == ["|="]
+        return cls(text, matchers, filters, values[0] if only_contains else None)
 
     def matches(self, entry: Entry) -> bool:
         if not self.matchers and len(self.filters) == 1:

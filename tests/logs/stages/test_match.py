@@ -79,3 +79,12 @@ def test_a_field_is_found_even_when_the_line_spells_its_key_with_escapes() -> No
     plain = Entry(0, "msg=hello level=info", "stdout", {}, {}, {})
     assert plain.field("time") is None and not plain.parsed  # nothing parsed for it
     assert plain.field("msg") == "hello"
+
+
+def test_a_plain_contains_selector_is_tested_inline_and_selects_the_same() -> None:
+    assert Selector.parse('|= "HTTP/1.1"').contains == "HTTP/1.1"
+    for text in ('|= "a" |= "b"', '!= "a"', '|~ "a"', '{job="x"} |= "a"'):
+        assert Selector.parse(text).contains is None, text
+    stage = pipeline({"replace": {"match": '|= "GET"', "expression": "(secret)", "replace": "***"}})
+    got = stage.process([entry("GET secret"), entry("POST secret"), entry("GET /secret")])
+    assert [e.line for e in got] == ["GET ***", "POST secret", "GET /***"]
