@@ -188,7 +188,11 @@ def run(quick: bool) -> ScenarioResult:
                 agent["six stages"]["lines_per_cpu_second"] / corpus["lines_per_cpu_second"], 3
             ),
             "cpu_seconds_per_million_lines": corpus["cpu_seconds_per_million_lines"],
-            "peak_rss_mib": _mib(max(r["peak_rss_bytes"] for r in agent.values())),
+            # Issue 11's target is for the default pipeline; the JSON encoding and the six
+            # stages (which load pydantic, their options' models) are reported beside it.
+            "peak_rss_mib": _mib(corpus["peak_rss_bytes"]),
+            "json_peak_rss_mib": _mib(agent["json"]["peak_rss_bytes"]),
+            "six_stages_peak_rss_mib": _mib(agent["six stages"]["peak_rss_bytes"]),
         },
         "formats": {
             fmt: {
