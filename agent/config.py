@@ -492,8 +492,9 @@ def _drop_empty(value: Any) -> Any:
     return value
 
 
-_AT = re.compile(r"^(?P<msg>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
-_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_AT = re.compile(r"^(?P<msg>.*) - at (?P<what>`key` in )?`\$(?P<path>[^`]*)`$", re.DOTALL)
+# msgspec's path: .name for a key, [0] for a list item, [...] for a mapping's value
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>.+)`$", re.DOTALL)
 _OWN_KEY = re.compile(r"^`(?P<key>[^`]+)`: (?P<msg>.*)$", re.DOTALL)
 
@@ -535,8 +536,11 @@ def _describe(error: msgspec.ValidationError) -> tuple[str, str]:
     at = _AT.match(text)
     msg, raw_path = (at.group("msg"), at.group("path")) if at else (text, "")
     path: list[str | int] = [
-        name if name else int(index) for name, index in _PATH_PART.findall(raw_path)
+        name if name else int(index) if index.isdigit() else "[...]"
+        for name, index in _PATH_PART.findall(raw_path)
     ]
+    if at and at.group("what"):
+        msg = f"a key is not text ({msg.lower()})"
     unknown = _UNKNOWN.match(msg)
     if unknown:
         name = unknown.group("key")
@@ -548,6 +552,8 @@ def _describe(error: msgspec.ValidationError) -> tuple[str, str]:
     own = _OWN_KEY.match(msg)
     if own:  # a section's own check, about one of its keys (or a stage list's entry)
         return _key(path, own.group("key")), own.group("msg")
+    if msg.startswith("Expected `str`, got"):  # YAML read 123, yes or 1.0 as no text
+        msg += " (quote it to keep it as written: '...')"
     if msg.startswith("Invalid enum value"):
         _, info = _section_at(path)
         choices = getattr(info.type, "__args__", ()) if info else ()
@@ -557,7 +563,9 @@ def _describe(error: msgspec.ValidationError) -> tuple[str, str]:
 
 
 def _key(path: list[str | int], last: str = "") -> str:
-    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    key = "".join(
+        f"[{p}]" if isinstance(p, int) else p if p == "[...]" else f".{p}" for p in path
+    ).lstrip(".")
     if last:
         key += last if last.startswith("[") else f".{last}" if key else last
     return key
@@ -568,7 +576,9 @@ _SectionT = TypeVar("_SectionT", bound=Struct)
 
 def from_data(kind: type[_SectionT], raw: Any) -> _SectionT:
     """One section from plain data, checked as in a file (raises ``msgspec.ValidationError``)."""
-    return msgspec.convert(raw, kind, dec_hook=_decode)
+    # Not strict: "3" is a number and "true" a boolean, as YAML's quoting and ${VAR}
+    # expansion make them; a number is still no text and a fraction no whole number.
+    return msgspec.convert(raw, kind, strict=False, dec_hook=_decode)
 
 
 def load_config(path: str | Path | None, environ: dict[str, str] | None = None) -> AgentConfig:

@@ -61,6 +61,9 @@ def test_check_config_prints_the_effective_default_config() -> None:
             ">= 0",
         ),
         ("docker:\n  include: {namez: [a]}\n", "docker.include.namez", "'names'"),
+        ("logs:\n  loki:\n    tenant_id: 123\n", "logs.loki.tenant_id", "quote it"),
+        ("logs:\n  loki:\n    headers: {3: x}\n", "logs.loki.headers", "a key is not text"),
+        ("metrics:\n  host:\n    collectors: {cpu: maybe}\n", "collectors[...]", "bool"),
         ("logs: [1, 2\n", "", "invalid YAML"),
         ("- just\n- a list\n", "", "mapping"),
     ],
@@ -96,6 +99,13 @@ def test_env_expansion_with_defaults(tmp_path: Path) -> None:
     assert config.logs.loki.url == "http://127.0.0.1:9/x"
     assert config.logs.loki.tenant_id == ""
     assert expand_env("${A:-x}-${A}", {"A": ""}) == "x-"
+
+
+def test_quoted_numbers_and_booleans_are_taken_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "quoted.yaml"
+    path.write_text("logs:\n  enabled: 'false'\n  loki:\n    backoff: {max_retries: '3'}\n")
+    config = load_config(path)
+    assert config.logs.enabled is False and config.logs.loki.backoff.max_retries == 3
 
 
 def test_auth_options_are_mutually_exclusive(tmp_path: Path) -> None:
