@@ -303,13 +303,18 @@ class Multiline(Stage):
         max_bytes = self.cfg.max_bytes
         sep_size = self.separator_size
         out: list[Entry] = []
+        name: str | None = None
+        s = _Stream()  # replaced before use: every entry has a stream name
         for e in entries:
-            s = streams.get(e.stream)
-            if s is None:
-                s = streams[e.stream] = _Stream()
+            if e.stream != name:  # a chunk's entries mostly come from one stream
+                name = e.stream
+                found = streams.get(name)
+                if found is None:
+                    found = streams[name] = _Stream()
+                s = found
+                s.last_seen = now
             line = e.line
             size = len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))
-            s.last_seen = now
             if (
                 not begins(line, s)
                 and s.first is not None
@@ -324,9 +329,12 @@ class Multiline(Stage):
                 if s.lines >= max_lines or s.size >= max_bytes:
                     out.append(self._release(s))
                 continue
-            if s.first is not None:
-                out.append(self._release(s))
+            first = s.first
+            if first is not None:
+                # Most entries are one line: nothing to join, release it as it is.
+                out.append(first if s.parts is None else self._release(s))
             s.first = e
+            s.parts = None
             s.lines = 1
             s.size = size
             if max_lines == 1 or size >= max_bytes:
