@@ -97,6 +97,7 @@ def _decode(kind: type, value: Any) -> Any:
 
 
 def _encode(value: Any) -> Any:
+    """Durations, sizes and paths as the plain numbers and text ``--check-config`` prints."""
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, float):
