@@ -12,6 +12,8 @@
  * - redact_signs: which secret detectors could match in a line (redact.py's signs), the
  *   pre-check the redact stage runs on every line and every extracted value, and
  *   redact_needs_look: whether any extracted value still needs that look.
+ * - group_entries: staged entries into push groups by label dict, with sizes and lines
+ *   by level (stages/grouping.py's python_group_entries).
  *
  * Optional: agent/logs/speedups.py falls back to the pure-Python code when this module was
  * not built (no compiler) or NEXO_AGENT_PURE_PYTHON=1 is set. Tests run both and compare.
