@@ -727,34 +727,47 @@ static int is_ascii_digit(Py_UCS4 c) { return c >= '0' && c <= '9'; }
  * the card rule needs before its own \b and Luhn check. A 2-6 digit not preceded by an
  * ASCII letter, digit or underscore, one more digit, then eleven digits each perhaps
  * after one space or dash. Hex ids (8ff34741-00000008) and epoch times are no start. */
-static int card_start(int kind, const void *data, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i + 13 <= n; i++) {
-        const Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c < '2' || c > '6') continue;
-        if (i > 0) {
-            const Py_UCS4 p = PyUnicode_READ(kind, data, i - 1);
-            if (p < 128 && (is_ascii_digit(p) || p == '_' || ((p | 32) >= 'a' && (p | 32) <= 'z')))
-                continue;
-        }
-        if (!is_ascii_digit(PyUnicode_READ(kind, data, i + 1))) continue;
-        int digits = 2;
-        Py_ssize_t j = i + 2;
-        while (digits < 13 && j < n) {
-            const Py_UCS4 d = PyUnicode_READ(kind, data, j);
-            if (is_ascii_digit(d)) {
-                digits++;
-                j++;
-            } else if ((d == ' ' || d == '-') && j + 1 < n &&
-                       is_ascii_digit(PyUnicode_READ(kind, data, j + 1))) {
-                digits++;
-                j += 2;
-            } else {
-                break;
-            }
-        }
-        if (digits == 13) return 1;
+#define DEFINE_CARD_START(NAME, T)                                                        \
+    static int NAME(const T *s, Py_ssize_t n) {                                           \
+        for (Py_ssize_t i = 0; i + 13 <= n; i++) {                                        \
+            if ((Py_UCS4)s[i] - '2' > 4) continue; /* most characters: not 2-6 */        \
+            if (i > 0) {                                                                  \
+                const Py_UCS4 p = s[i - 1];                                               \
+                if (p < 128 &&                                                            \
+                    (is_ascii_digit(p) || p == '_' || ((p | 32) >= 'a' && (p | 32) <= 'z'))) \
+                    continue;                                                             \
+            }                                                                             \
+            if (!is_ascii_digit(s[i + 1])) continue;                                      \
+            int digits = 2;                                                               \
+            Py_ssize_t j = i + 2;                                                         \
+            while (digits < 13 && j < n) {                                                \
+                if (is_ascii_digit(s[j])) {                                               \
+                    digits++;                                                             \
+                    j++;                                                                  \
+                } else if ((s[j] == ' ' || s[j] == '-') && j + 1 < n &&                   \
+                           is_ascii_digit(s[j + 1])) {                                    \
+                    digits++;                                                             \
+                    j += 2;                                                               \
+                } else {                                                                  \
+                    break;                                                                \
+                }                                                                         \
+            }                                                                             \
+            if (digits == 13) return 1;                                                   \
+        }                                                                                 \
+        return 0;                                                                         \
     }
-    return 0;
+DEFINE_CARD_START(card_start_1, Py_UCS1)
+DEFINE_CARD_START(card_start_2, Py_UCS2)
+DEFINE_CARD_START(card_start_4, Py_UCS4)
+#undef DEFINE_CARD_START
+
+/* One loop per string width: the character reads stay plain array reads. */
+static int card_start(int kind, const void *data, Py_ssize_t n) {
+    switch (kind) {
+    case PyUnicode_1BYTE_KIND: return card_start_1(data, n);
+    case PyUnicode_2BYTE_KIND: return card_start_2(data, n);
+    default: return card_start_4(data, n);
+    }
 }
 
 /* redact_signs(text, enabled) -> redact.py's _python_signs(text, enabled): the detectors among
