@@ -319,6 +319,7 @@ SIGN_PIECES = [
     "AKIA", "ASIA", "akia", "eyJ", "EYJ", "@", "bearer", "Bearer", "authorization", "AUTHOR",
     "4", "1", "2", "6", "7", "0", "5555", "4111 1111 1111 1111", "1700000000000", " ", "-",
     "é", "中", "\udcff", "\U0001f600", "x", ".", "=", '"', "\x00", "\t", "f", "_", "3",
+    "J", "I", "AK", "AS", "IA", "ey", "secr", "et", "author", "ization",
 ]  # fmt: skip
 
 
