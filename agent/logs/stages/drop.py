@@ -70,6 +70,19 @@ class Drop(Stage):
 
     def apply(self, entries: list[Entry]) -> list[Entry]:
         cfg = self.cfg
+        if self.by_value_only and cfg.source is not None:
+            source, value = cfg.source, cfg.value
+            kept = [e for e in entries if e.value(source) != value]
+        else:
+            kept = self._kept(entries)
+        dropped = len(entries) - len(kept)
+        if dropped:
+            self.count_drop(cfg.drop_counter_reason, dropped)
+        return kept
+
+    def _kept(self, entries: list[Entry]) -> list[Entry]:
+        """The entries to keep: those that miss some configured condition."""
+        cfg = self.cfg
         pattern = self.pattern
         source = cfg.source
         value = cfg.value
@@ -77,14 +90,7 @@ class Drop(Stage):
         oldest_ns = (
             int((self.clock() - cfg.older_than) * 1e9) if cfg.older_than is not None else None
         )
-        kept: list[Entry]
-        if self.by_value_only and source is not None:
-            kept = [e for e in entries if e.value(source) != value]
-            dropped = len(entries) - len(kept)
-            if dropped:
-                self.count_drop(cfg.drop_counter_reason, dropped)
-            return kept
-        kept = []
+        kept: list[Entry] = []
         for e in entries:
             if pattern is not None:
                 text = e.line if source is None else e.value(source)
@@ -100,9 +106,6 @@ class Drop(Stage):
             if longer is not None and len(e.line.encode("utf-8", "surrogatepass")) <= longer:
                 kept.append(e)
                 continue
-        dropped = len(entries) - len(kept)
-        if dropped:
-            self.count_drop(cfg.drop_counter_reason, dropped)
         return kept
 
 

@@ -95,7 +95,7 @@ class Selector:
             scanner.skip_space()
         if not matchers and not filters:
             raise ValueError(f"match {text!r}: selects every entry; leave match out instead")
-        only_contains = not matchers and len(filters) == 1 and ops == ["|="]
+        only_contains = not matchers and ops == ["|="]
         return cls(text, matchers, filters, values[0] if only_contains else None)
 
     def matches(self, entry: Entry) -> bool:
