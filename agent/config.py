@@ -122,7 +122,7 @@ class ContainerFilter(_Section, frozen=True):
 DEFAULT_DOCKER_ROOT = Path("/var/lib/docker")
 
 
-# What aiodocker connects to (ssh:// needs asyncssh, npipe:// is Windows').
+# What the Docker client connects to (agent/logs/discovery/docker_client.py).
 DOCKER_HOST_SCHEMES = ("unix://", "tcp://", "http://", "https://")
 
 

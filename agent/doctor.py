@@ -129,14 +129,12 @@ def _check_docker(config: AgentConfig, facts: _DockerFacts) -> Check | None:
 async def _docker_facts(host: str) -> tuple[Mapping[str, Any], Mapping[str, Any], list[Any]]:
     """The daemon's version, info and every container's inspect data (one removed meanwhile
     is left out)."""
-    from agent.logs.discovery.docker_api import connect, inspect_data
+    from agent.logs.discovery.docker_api import connect
 
     async with connect(host, _API_TIMEOUT) as client:
         version = await client.version()
-        info = await client.system.info()
-        inspected = [
-            await inspect_data(client, c.id) for c in await client.containers.list(all=True)
-        ]
+        info = await client.info()
+        inspected = [await client.inspect(str(c.get("Id"))) for c in await client.containers()]
     return version, info, [data for data in inspected if data is not None]
 
 

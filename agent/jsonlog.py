@@ -42,5 +42,5 @@ def setup_logging(level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Third-party libraries chatter at debug; keep them at warning unless asked.
-    for noisy in ("urllib3", "docker", "aiohttp.access"):
+    for noisy in ("urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -38,11 +38,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
-
 from agent import __version__
 from agent.config import LokiClient, TLSConfig
 from agent.dependencies import LOKI
+from agent.http.client import HttpClient, HttpError
 from agent.logs.loki_encode import EncodedPush, encode, split_batch
 from agent.logs.model import PushBatch
 from agent.metrics.self import AgentMetrics
@@ -135,12 +134,11 @@ class LokiPushClient:
     def __init__(self, config: LokiClient, metrics: AgentMetrics) -> None:
         self.config = config
         self.metrics = metrics
-        self._session: aiohttp.ClientSession | None = None
+        self._http: HttpClient | None = None
         self._stop = asyncio.Event()
         self._static_headers: dict[str, str] = {}
         self._bearer_file: _SecretFile | None = None
         self._password_file: _SecretFile | None = None
-        self._server_hostname: str | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -155,22 +153,18 @@ class LokiPushClient:
         if cfg.basic_auth and cfg.basic_auth.password_file:
             self._password_file = _SecretFile(cfg.basic_auth.password_file)
             self._password_file.read()
-        ssl_context: ssl.SSLContext | bool = True
-        if cfg.url.startswith("https:"):
-            ssl_context = build_ssl_context(cfg.tls)
-            self._server_hostname = cfg.tls.server_name or None
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=ssl_context, limit=0),
-            timeout=aiohttp.ClientTimeout(total=cfg.timeout or None),
-            # The body is already compressed; aiohttp must not touch it or the headers.
-            auto_decompress=False,
+        tls = cfg.url.startswith("https:")
+        self._http = HttpClient(
+            cfg.url,
+            ssl_context=build_ssl_context(cfg.tls) if tls else None,
+            server_hostname=(cfg.tls.server_name or None) if tls else None,
         )
 
     async def close(self) -> None:
         self.request_stop()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     def request_stop(self) -> None:
         """Make every pending and future backoff wait end at once (shutdown)."""
@@ -181,6 +175,7 @@ class LokiPushClient:
         return self._stop.is_set()
 
     def _headers(self, encoded: EncodedPush) -> dict[str, str]:
+        """Static headers, the credential as of now (files are re-read), the body's type."""
         headers = dict(self._static_headers)
         cfg = self.config
         if cfg.bearer_token:
@@ -198,28 +193,25 @@ class LokiPushClient:
 
     async def _post(self, encoded: EncodedPush) -> tuple[int | None, str, float | None]:
         """One attempt: (status or None for no answer, error text, Retry-After seconds)."""
-        assert self._session is not None, "LokiPushClient.start() was not awaited"
+        assert self._http is not None, "LokiPushClient.start() was not awaited"
         started = time.perf_counter()
         try:
-            async with self._session.post(
-                self.config.url,
-                data=encoded.body,
-                headers=self._headers(encoded),
-                server_hostname=self._server_hostname,
-            ) as response:
-                status = response.status
-                text = ""
-                if status >= 300 or status == BLOCKED_TENANT_STATUS:
-                    raw = await response.content.read(_MAX_ERROR_BODY)
-                    text = raw.decode("utf-8", "replace").strip()
-                else:
-                    await response.read()
-                retry_after = _retry_after(response.headers.get("Retry-After"))
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            response = await self._http.request(
+                "POST",
+                headers=self._headers(encoded).items(),
+                body=encoded.body,
+                timeout=self.config.timeout or None,
+                body_limit=_MAX_ERROR_BODY,
+            )
+        except (HttpError, TimeoutError, OSError) as exc:
             self.metrics.request_duration.labels("error").observe(time.perf_counter() - started)
             return None, f"{type(exc).__name__}: {exc}", None
+        status = response.status
+        text = ""
+        if status >= 300 or status == BLOCKED_TENANT_STATUS:
+            text = response.body.decode("utf-8", "replace").strip()
         self.metrics.request_duration.labels(str(status)).observe(time.perf_counter() - started)
-        return status, text, retry_after
+        return status, text, _retry_after(response.headers.get("retry-after"))
 
     def _encode(self, batch: PushBatch) -> EncodedPush:
         return encode(batch, self.config.encoding, self.config.json_gzip)

@@ -16,10 +16,11 @@ import ssl
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.samples import Sample
+
+from agent.http.server import HttpServer, Request, Response
 
 if TYPE_CHECKING:
     from agent.metrics.webconfig import WebConfig, WebConfigWatcher
@@ -46,7 +47,7 @@ class MetricsServer:
         self.host = host.strip("[]") or "0.0.0.0"
         self.port = int(port)
         self._ready = ready
-        self._runner: web.AppRunner | None = None
+        self._http: HttpServer | None = None
         self._render_lock = asyncio.Lock()
         self.max_concurrent_scrapes = max_concurrent_scrapes
         self._scrapes_in_flight = 0
@@ -83,34 +84,18 @@ class MetricsServer:
     def scheme(self) -> str:
         return "https" if self._tls_context is not None else "http"
 
-    def build_app(self) -> web.Application:
-        middlewares = [self._guard.middleware] if self._guard is not None else []
-        app = web.Application(middlewares=middlewares)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/ready", self._readyz)
-        return app
+    def build_server(self) -> HttpServer:
+        routes = {"/metrics": self._metrics, "/healthz": self._healthz, "/ready": self._readyz}
+        return HttpServer(routes, self._guard.check if self._guard is not None else None)
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.build_app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner,
-            self.host,
-            self.port,
-            reuse_address=True,
-            ssl_context=self._tls_context,
-        )
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None)
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self._http = self.build_server()
+        self.port = await self._http.start(self.host, self.port, self._tls_context)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._http is not None:
+            await self._http.stop()
+            self._http = None
 
     def _web_config_now(self) -> WebConfig:
         """The web config in force, reloaded first if its files changed.
@@ -137,34 +122,34 @@ class MetricsServer:
         if config.tls is not None and config.tls.context is not self._tls_context:
             connection.context = config.tls.context
 
-    async def _metrics(self, request: web.Request) -> web.Response:
+    async def _metrics(self, request: Request) -> Response:
         # Over the limit, refuse at once (node_exporter's --web.max-requests): queued
         # scrapes would only time out after costing a render each.
         limit = self.max_concurrent_scrapes
         if limit and self._scrapes_in_flight >= limit:
             self.refused.labels("too_many_scrapes").inc()
-            return web.Response(status=503, text=f"too many concurrent scrapes (limit {limit})\n")
+            return Response.text(f"too many concurrent scrapes (limit {limit})\n", 503)
         self._scrapes_in_flight += 1
         try:
             # The body is text format 0.0.4 (what node_exporter and cAdvisor serve);
             # prometheus_client >= 0.22 labels its own output 1.0.0.
             headers = {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
-            compress = "gzip" in request.headers.get("Accept-Encoding", "")
+            compress = "gzip" in request.header("Accept-Encoding")
             if compress:
                 headers["Content-Encoding"] = "gzip"
             # One render at a time: concurrent scrapes would only multiply the /proc reads.
             async with self._render_lock:
                 body = await asyncio.to_thread(_render, self.registry, compress)
-            return web.Response(body=body, headers=headers)
+            return Response(200, body, headers)
         finally:
             self._scrapes_in_flight -= 1
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
+    async def _healthz(self, request: Request) -> Response:
+        return Response.text("ok\n")
 
-    async def _readyz(self, request: web.Request) -> web.Response:
+    async def _readyz(self, request: Request) -> Response:
         ok, detail = self._ready() if self._ready else (True, "ready")
-        return web.Response(text=detail + "\n", status=200 if ok else 503)
+        return Response.text(detail + "\n", 200 if ok else 503)
 
 
 def _render(registry: CollectorRegistry, compress: bool) -> bytes:

@@ -14,14 +14,12 @@ import binascii
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from aiohttp import web
 from prometheus_client import Counter
 
+from agent.http.server import Handler, Request, Response
 from agent.metrics.webconfig import RateLimit, WebConfig
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # bcrypt of "fakepassword", exporter-toolkit's stand-in hash for unknown users.
 _FAKE_HASH = b"$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
@@ -103,7 +101,7 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
 
 
 class WebGuard:
-    """The aiohttp middleware applying the web config in force to each request."""
+    """Applies the web config in force to each request, before its route."""
 
     def __init__(
         self,
@@ -117,17 +115,14 @@ class WebGuard:
         self._auth = BasicAuthCheck()
         self._bucket: TokenBucket | None = None
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def check(self, request: Request, handler: Handler) -> Response:
         config = self._current()
         response = await self._checked(config, request, handler)
         for name, value in config.headers.items():
             response.headers[name] = value
         return response
 
-    async def _checked(
-        self, config: WebConfig, request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
+    async def _checked(self, config: WebConfig, request: Request, handler: Handler) -> Response:
         if config.rate_limit is None:
             self._bucket = None
         elif self._bucket is None or self._bucket.limit != config.rate_limit:
@@ -138,7 +133,7 @@ class WebGuard:
         if tls is not None and (
             tls.client_allowed_sans is not None or tls.verify_mode == ssl.CERT_REQUIRED
         ):
-            peer = request.transport.get_extra_info("peercert") if request.transport else None
+            peer = request.extra_info("peercert")
             # A connection accepted before a reload turned client certificates on has none:
             # fail closed rather than serve it under the old settings.
             if not peer:
@@ -150,12 +145,12 @@ class WebGuard:
                 return self._refuse("forbidden", 403, "client certificate SAN not allowed")
         if not config.users or (self._health_open and request.path in HEALTH_PATHS):
             return await handler(request)
-        if await self._auth.allowed(config.users, request.headers.get("Authorization")):
+        if await self._auth.allowed(config.users, request.header("Authorization")):
             return await handler(request)
         response = self._refuse("unauthorized", 401, "Unauthorized")
         response.headers["WWW-Authenticate"] = "Basic"
         return response
 
-    def _refuse(self, reason: str, status: int, text: str) -> web.Response:
+    def _refuse(self, reason: str, status: int, text: str) -> Response:
         self._refused.labels(reason).inc()
-        return web.Response(status=status, text=text + "\n")
+        return Response.text(text + "\n", status)

@@ -6,10 +6,10 @@ vectordotdev/vector#19681). So: list everything (``all=True``: stopped container
 still hold unread lines), follow ``start``/``die``/``destroy``/``rename`` events, and on
 every (re)connection replay the missed events with ``since=<last event time>`` (the daemon
 keeps ~1000 in memory) and reconcile with a fresh listing; a slow resync repairs anything
-else. The client is aiodocker (aio-libs) on the aiohttp the agent runs anyway: listings and
-the events stream are tasks on the event loop, no thread, and about 5 MiB less resident
-memory than the blocking ``docker`` SDK with requests and urllib3 underneath. It is imported
-on first use: an agent without Docker (``discovery: files``) never pays for it.
+else. The client (:mod:`agent.logs.discovery.docker_client`) makes its few API calls over
+the agent's own HTTP client: listings and the events stream are tasks on the event loop,
+no thread, no SDK. It is imported on first use: an agent without Docker (``discovery:
+files``) never pays for it.
 
 Docker being away is one state (:mod:`agent.dependencies`), logged when it begins and ends,
 not once per retry.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import time
 from collections.abc import Mapping
@@ -38,7 +37,7 @@ from agent.logs.discovery.inventory import (
 from agent.metrics.self import AgentMetrics
 
 if TYPE_CHECKING:
-    import aiodocker
+    from agent.logs.discovery.docker_client import DockerClient
 
 log = logging.getLogger("agent.logs.discovery")
 
@@ -75,16 +74,12 @@ def container_event_action(event: Mapping[str, Any]) -> LifecycleAction | None:
 def event_time_ns(event: Mapping[str, Any]) -> int:
     """When the daemon says an event happened, in ns.
 
-    ``timeNano`` when present (Docker >= 1.24); else ``time``, which aiodocker turns into a
-    naive local ``datetime`` (``fromtimestamp``), or whole seconds.
+    ``timeNano`` when present (Docker >= 1.24); else ``time``, in whole seconds.
     """
     nano = event.get("timeNano")
     if nano:
         return int(nano)
-    seconds = event.get("time") or 0
-    if isinstance(seconds, datetime.datetime):
-        return int(seconds.timestamp()) * 1_000_000_000
-    return int(seconds) * 1_000_000_000
+    return int(event.get("time") or 0) * 1_000_000_000
 
 
 def _since_param(ns: int) -> str:
@@ -206,10 +201,10 @@ class DockerApiDiscovery:
         reason, fix = docker_problem(self._cfg.host, exc)
         self._deps.down(DOCKER, reason, fix)
 
-    async def _client(self) -> aiodocker.Docker:
+    async def _client(self) -> DockerClient:
         client = connect(self._cfg.host, _API_TIMEOUT)
         try:
-            info = await client.system.info()
+            info = await client.info()
         except BaseException:
             await _close(client)
             raise
@@ -222,17 +217,17 @@ class DockerApiDiscovery:
         client = await self._client()
         try:
             listed: list[ContainerInfo] = []
-            for summary in await client.containers.list(all=True):
-                info = await self._inspect(client, summary.id)
+            for summary in await client.containers():
+                info = await self._inspect(client, str(summary.get("Id", "")))
                 if info is not None:
                     listed.append(info)
             return listed
         finally:
             await _close(client)
 
-    async def _inspect(self, client: aiodocker.Docker, container_id: str) -> ContainerInfo | None:
+    async def _inspect(self, client: DockerClient, container_id: str) -> ContainerInfo | None:
         """Current state, or ``None`` when the container is already gone (404)."""
-        data = await inspect_data(client, container_id)
+        data = await client.inspect(container_id)
         if data is None:
             return None
         try:
@@ -247,7 +242,7 @@ class DockerApiDiscovery:
     async def _follow_events(self, stop: asyncio.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
-            client: aiodocker.Docker | None = None
+            client: DockerClient | None = None
             self._reconnect.clear()
             try:
                 client = await self._client()
@@ -274,44 +269,33 @@ class DockerApiDiscovery:
                 break
             backoff = min(backoff * 2, self._max_backoff)
 
-    async def _stream_events(self, client: aiodocker.Docker, stop: asyncio.Event) -> None:
-        """Handle events until the stream ends, fails (raised) or a reconnect is asked for.
-
-        aiodocker reads the stream in its own task and hands each record (``None`` at the
-        end) to the subscriber; that task's exception is the reason a stream ended.
-        """
-        subscriber = client.events.subscribe(  # type: ignore[no-untyped-call]  # untyped there
-            filters=_EVENT_FILTERS, since=_since_param(self._last_event_ns)
-        )
+    async def _stream_events(self, client: DockerClient, stop: asyncio.Event) -> None:
+        """Handle events until the stream ends, fails (raised) or a reconnect is asked for."""
+        events = client.events(_EVENT_FILTERS, _since_param(self._last_event_ns))
         self._connected = True
         self._on_connected()
         log.info("docker: following events via %s", self._cfg.host)
         interrupt = asyncio.ensure_future(self._reconnect.wait())
-        record: asyncio.Future[Any] | None = None
+        record: asyncio.Future[dict[str, Any]] | None = None
         try:
             while True:
-                record = asyncio.ensure_future(subscriber.get())
+                record = asyncio.ensure_future(anext(events))
                 await asyncio.wait({record, interrupt}, return_when=asyncio.FIRST_COMPLETED)
                 if not record.done():
                     return
-                event = record.result()
-                if event is None:
-                    break
+                try:
+                    event = record.result()
+                except StopAsyncIteration:
+                    return
                 await self._handle_event(client, event)
         finally:
             interrupt.cancel()
-            if record is not None:
-                record.cancel()
-        reader = client.events.task
-        if reader is not None:
-            await asyncio.wait({reader}, timeout=_API_TIMEOUT)  # ends right after its None
-            if reader.done():
-                client.events.task = None  # its outcome is handled here, not in close()
-                failure = None if reader.cancelled() else reader.exception()
-                if failure is not None and not stop.is_set():
-                    raise failure
+            if record is not None and not record.done():
+                record.cancel()  # the generator ends inside, closing its stream
+                await asyncio.wait({record})
+            await events.aclose()
 
-    async def _handle_event(self, client: aiodocker.Docker, event: Mapping[str, Any]) -> None:
+    async def _handle_event(self, client: DockerClient, event: Mapping[str, Any]) -> None:
         action = container_event_action(event)
         actor = event.get("Actor") or {}
         cid = str(actor.get("ID") or "")
@@ -333,12 +317,12 @@ class DockerApiDiscovery:
             PREOPENED.open(str(path))
         info = None
         if action != "destroy":
-            import aiohttp
-            from aiodocker.exceptions import DockerError
+            from agent.http.client import HttpError
+            from agent.logs.discovery.docker_client import DockerApiError
 
             try:
                 info = await self._inspect(client, cid)
-            except (DockerError, aiohttp.ClientError, TimeoutError) as exc:
+            except (DockerApiError, HttpError, OSError, TimeoutError) as exc:
                 self._errors.inc()
                 log.warning("docker: cannot inspect %s: %s", cid, exc)
         attributes = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
@@ -427,40 +411,20 @@ class DockerApiDiscovery:
         )
 
 
-def connect(host: str, timeout: float) -> aiodocker.Docker:
+def connect(host: str, timeout: float) -> DockerClient:
     """A client for ``host`` whose every request is bounded by ``timeout``; the events
-    stream lifts the total and read bounds (aiodocker does that for long-running calls)
-    but keeps the connect bound. Call from a running event loop."""
-    import aiodocker
-    import aiohttp
+    stream is bounded only in connecting."""
+    from agent.logs.discovery.docker_client import DockerClient
 
-    return aiodocker.Docker(url=host, timeout=aiohttp.ClientTimeout(total=timeout, connect=timeout))
+    return DockerClient(host, timeout)
 
 
-async def inspect_data(client: aiodocker.Docker, container_id: str) -> dict[str, Any] | None:
-    """A container's inspect document, or ``None`` when it is already gone (404)."""
-    from aiodocker.exceptions import DockerError
-
-    try:
-        return await client.containers.container(container_id).show()
-    except DockerError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-async def _close(client: aiodocker.Docker) -> None:
-    """Close a client whatever state its events stream is in.
-
-    aiodocker's ``close`` re-raises the failure of an events stream that already ended
-    (a daemon restart cuts it mid-chunk); that failure is handled where the stream ended,
-    and the session must still be closed.
-    """
+async def _close(client: DockerClient) -> None:
+    """Close a client whatever state its connections are in."""
     try:
         await client.close()
     except Exception as exc:
         log.debug("docker: closing client: %s", exc)
-        await client.session.close()
 
 
 def docker_problem(host: str, exc: BaseException) -> tuple[str, str]:
