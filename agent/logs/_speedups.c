@@ -1116,6 +1116,294 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------- group_lines */
+
+static PyObject *s_empty, *s_account_id, *s_user_id, *s_request_id;
+
+/* (name, value) appended to the metadata pairs in *md (a new reference replaces it). */
+static int add_pair(PyObject **md, PyObject *name, PyObject *value, Py_ssize_t *size,
+                    Py_ssize_t name_chars) {
+    const Py_ssize_t value_chars = PyObject_Length(value);
+    if (value_chars < 0) return -1;
+    const Py_ssize_t n = PyTuple_GET_SIZE(*md);
+    PyObject *grown = PyTuple_New(n + 1);
+    PyObject *pair = grown != NULL ? PyTuple_Pack(2, name, value) : NULL;
+    if (pair == NULL) {
+        Py_XDECREF(grown);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *old = PyTuple_GET_ITEM(*md, i);
+        Py_INCREF(old);
+        PyTuple_SET_ITEM(grown, i, old);
+    }
+    PyTuple_SET_ITEM(grown, n, pair);
+    Py_SETREF(*md, grown);
+    *size += name_chars + value_chars;
+    return 0;
+}
+
+/* group_lines(lines, parse, base_md, base_md_size, want_account, want_user, want_request,
+ * by_stream, min_ts, cls) -> line_groups.py's python_group_lines. */
+static PyObject *group_lines(PyObject *self, PyObject *args) {
+    PyObject *lines, *parse, *base_md, *cls;
+    Py_ssize_t base_md_size;
+    int want_account, want_user, want_request, by_stream;
+    long long min_ts;
+    if (!PyArg_ParseTuple(args, "O!OO!nppppLO", &PyList_Type, &lines, &parse, &PyTuple_Type,
+                          &base_md, &base_md_size, &want_account, &want_user, &want_request,
+                          &by_stream, &min_ts, &cls))
+        return NULL;
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "cls must be a tuple type");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)cls;
+    PyObject *by_key = PyDict_New();
+    if (by_key == NULL) return NULL;
+    Py_ssize_t size = 0, count = 0, truncated = 0, too_old = 0;
+    long long oldest = 0;
+    PyObject *last_stream = NULL, *last_level = NULL; /* held: identity of the last run */
+    PyObject *last_group = NULL;                      /* borrowed from by_key */
+    const Py_ssize_t n = PyList_GET_SIZE(lines);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *line = PyList_GET_ITEM(lines, i);
+        if (!PyTuple_Check(line) || PyTuple_GET_SIZE(line) < 4) {
+            PyErr_SetString(PyExc_TypeError, "a line must be a CompleteLine");
+            goto fail;
+        }
+        PyObject *ts = PyTuple_GET_ITEM(line, 0), *stream = PyTuple_GET_ITEM(line, 1);
+        PyObject *text = PyTuple_GET_ITEM(line, 2);
+        const int cut = PyObject_IsTrue(PyTuple_GET_ITEM(line, 3));
+        if (cut < 0) goto fail;
+        truncated += cut;
+        const long long ts_ns = PyLong_AsLongLong(ts);
+        if (ts_ns == -1 && PyErr_Occurred()) goto fail;
+        if (ts_ns < min_ts) {
+            too_old++;
+            continue;
+        }
+        PyObject *md = base_md, *level = s_unknown, *parsed = NULL;
+        Py_ssize_t md_size = base_md_size;
+        Py_INCREF(md);
+        if (parse != Py_None) {
+            parsed = PyObject_CallOneArg(parse, text);
+            if (parsed == NULL) {
+                Py_DECREF(md);
+                goto fail;
+            }
+            if (!PyTuple_Check(parsed) || PyTuple_GET_SIZE(parsed) != 4) {
+                PyErr_SetString(PyExc_TypeError, "parse must return ParsedFields");
+                Py_DECREF(parsed);
+                Py_DECREF(md);
+                goto fail;
+            }
+            level = PyTuple_GET_ITEM(parsed, 0);
+            PyObject *account = PyTuple_GET_ITEM(parsed, 1), *user = PyTuple_GET_ITEM(parsed, 2);
+            PyObject *request = PyTuple_GET_ITEM(parsed, 3);
+            if ((account != Py_None && want_account &&
+                 add_pair(&md, s_account_id, account, &md_size, 9) < 0) ||
+                (user != Py_None && want_user && add_pair(&md, s_user_id, user, &md_size, 6) < 0) ||
+                (request != Py_None && want_request &&
+                 add_pair(&md, s_request_id, request, &md_size, 9) < 0)) {
+                Py_DECREF(parsed);
+                Py_DECREF(md);
+                goto fail;
+            }
+        }
+        PyObject *group = last_group;
+        PyObject *grouped_stream = by_stream ? stream : s_empty;
+        if (grouped_stream != last_stream || level != last_level) {
+            /* a new run of (stream, level): look its group up; runs share the objects */
+            PyObject *key = PyTuple_Pack(2, grouped_stream, level);
+            group = key != NULL ? PyDict_GetItemWithError(by_key, key) : NULL;
+            if (key != NULL && group == NULL && !PyErr_Occurred()) {
+                group = PyList_New(0);
+                if (group != NULL) {
+                    const int rc = PyDict_SetItem(by_key, key, group);
+                    Py_DECREF(group); /* the dict holds it */
+                    if (rc < 0) group = NULL;
+                }
+            }
+            Py_XDECREF(key);
+            if (group != NULL) {
+                Py_INCREF(grouped_stream);
+                Py_INCREF(level);
+                Py_XSETREF(last_stream, grouped_stream);
+                Py_XSETREF(last_level, level);
+                last_group = group;
+            }
+        }
+        Py_XDECREF(parsed); /* last_level holds the level */
+        if (group == NULL) {
+            Py_DECREF(md);
+            goto fail;
+        }
+        const Py_ssize_t text_chars = PyObject_Length(text);
+        PyObject *entry = text_chars >= 0 ? type->tp_alloc(type, 3) : NULL;
+        if (entry == NULL) {
+            Py_DECREF(md);
+            goto fail;
+        }
+        Py_INCREF(ts);
+        Py_INCREF(text);
+        PyTuple_SET_ITEM(entry, 0, ts);
+        PyTuple_SET_ITEM(entry, 1, text);
+        PyTuple_SET_ITEM(entry, 2, md); /* takes the reference */
+        const int appended = PyList_Append(group, entry);
+        Py_DECREF(entry);
+        if (appended < 0) goto fail;
+        size += text_chars + md_size;
+        if (!count || ts_ns < oldest) oldest = ts_ns;
+        count++;
+    }
+    PyObject *result = Py_BuildValue("(OnnLnn)", by_key, size, count, oldest, truncated, too_old);
+    Py_XDECREF(last_stream);
+    Py_XDECREF(last_level);
+    Py_DECREF(by_key);
+    return result;
+fail:
+    Py_XDECREF(last_stream);
+    Py_XDECREF(last_level);
+    Py_DECREF(by_key);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- line_entries */
+
+static PyObject *s_stream, *s_resume, *s_parsed, *s_raw;
+
+/* fields[name] = value, and metadata[name] too when wanted. */
+static int put_id(PyObject *fields, PyObject *metadata, PyObject *name, PyObject *value,
+                  int wanted) {
+    if (value == Py_None) return 0;
+    if (PyDict_SetItem(fields, name, value) < 0) return -1;
+    return wanted ? PyDict_SetItem(metadata, name, value) : 0;
+}
+
+/* line_entries(lines, parse, parse_json, json_object, reuse_json, base_md, want_account,
+ * want_user, want_request, by_stream, base_labels, labels_for, cls, seq, resume_offset,
+ * resume_file, file_id) -> stages/line_entries.py's python_line_entries. */
+static PyObject *line_entries(PyObject *self, PyObject *args) {
+    PyObject *lines, *parse, *parse_json, *json_object, *base_md, *base_labels, *labels_for;
+    PyObject *cls, *resume_file, *file_id;
+    int reuse_json, want_account, want_user, want_request, by_stream;
+    Py_ssize_t seq, resume_offset;
+    if (!PyArg_ParseTuple(args, "O!OOOpO!ppppO!OOnnOO", &PyList_Type, &lines, &parse,
+                          &parse_json, &json_object, &reuse_json, &PyDict_Type, &base_md,
+                          &want_account, &want_user, &want_request, &by_stream, &PyDict_Type,
+                          &base_labels, &labels_for, &cls, &seq, &resume_offset, &resume_file,
+                          &file_id))
+        return NULL;
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "cls must be a type");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)cls;
+    const Py_ssize_t n = PyList_GET_SIZE(lines);
+    PyObject *entries = PyList_New(0);
+    if (entries == NULL) return NULL;
+    Py_ssize_t truncated = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *line = PyList_GET_ITEM(lines, i);
+        if (!PyTuple_Check(line) || PyTuple_GET_SIZE(line) < 5 ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(line, 2))) {
+            PyErr_SetString(PyExc_TypeError, "a line must be a CompleteLine");
+            goto fail;
+        }
+        PyObject *ts = PyTuple_GET_ITEM(line, 0), *stream = PyTuple_GET_ITEM(line, 1);
+        PyObject *text = PyTuple_GET_ITEM(line, 2), *end = PyTuple_GET_ITEM(line, 4);
+        const int cut = PyObject_IsTrue(PyTuple_GET_ITEM(line, 3));
+        if (cut < 0) goto fail;
+        truncated += cut;
+        PyObject *fields = PyDict_New(), *metadata = base_md, *obj = NULL, *parsed = NULL;
+        PyObject *labels = NULL, *resume = NULL, *entry = NULL, *level = s_unknown;
+        Py_INCREF(metadata);
+        if (fields == NULL) goto line_failed;
+        if (reuse_json && PyUnicode_GET_LENGTH(text) > 0) {
+            const Py_UCS4 first = PyUnicode_READ_CHAR(text, 0);
+            if (first == '{' || first == ' ' || first == '\t') {
+                obj = PyObject_CallOneArg(json_object, text);
+                if (obj == NULL) goto line_failed;
+                if (obj == Py_None) Py_CLEAR(obj);
+            }
+        }
+        if (parse != Py_None) {
+            parsed = obj != NULL ? PyObject_CallOneArg(parse_json, obj)
+                                 : PyObject_CallOneArg(parse, text);
+            if (parsed == NULL) goto line_failed;
+            if (!PyTuple_Check(parsed) || PyTuple_GET_SIZE(parsed) != 4) {
+                PyErr_SetString(PyExc_TypeError, "parse must return ParsedFields");
+                goto line_failed;
+            }
+            level = PyTuple_GET_ITEM(parsed, 0);
+            PyObject *account = PyTuple_GET_ITEM(parsed, 1), *user = PyTuple_GET_ITEM(parsed, 2);
+            PyObject *request = PyTuple_GET_ITEM(parsed, 3);
+            if (PyDict_SetItem(fields, s_level, level) < 0) goto line_failed;
+            if (account != Py_None || user != Py_None || request != Py_None) {
+                Py_SETREF(metadata, PyDict_Copy(base_md));
+                if (metadata == NULL ||
+                    put_id(fields, metadata, s_account_id, account, want_account) < 0 ||
+                    put_id(fields, metadata, s_user_id, user, want_user) < 0 ||
+                    put_id(fields, metadata, s_request_id, request, want_request) < 0)
+                    goto line_failed;
+            }
+        }
+        PyObject *key_stream = by_stream ? stream : s_empty;
+        PyObject *key = PyTuple_Pack(2, key_stream, level);
+        if (key == NULL) goto line_failed;
+        labels = PyDict_GetItemWithError(base_labels, key);
+        Py_DECREF(key);
+        if (labels != NULL) {
+            Py_INCREF(labels);
+        } else if (!PyErr_Occurred()) {
+            labels = PyObject_CallFunctionObjArgs(labels_for, key_stream, level, NULL);
+        }
+        if (labels == NULL) goto line_failed;
+        resume = Py_BuildValue("(nnO)", seq, resume_offset, resume_file);
+        entry = resume != NULL ? type->tp_alloc(type, 0) : NULL;
+        if (entry == NULL) goto line_failed;
+        PyObject *const names[] = {s_ts_ns,  s_line,   s_stream, s_labels, s_fields,
+                                   s_metadata, s_resume, s_parsed, s_raw};
+        PyObject *const values[] = {ts,       text,   stream, labels, fields, metadata,
+                                    resume, obj != NULL ? Py_True : Py_False,
+                                    obj != NULL ? obj : Py_None};
+        for (size_t a = 0; a < sizeof(names) / sizeof(names[0]); a++)
+            if (PyObject_SetAttr(entry, names[a], values[a]) < 0) goto line_failed;
+        if (PyList_Append(entries, entry) < 0) goto line_failed;
+        Py_DECREF(entry);
+        Py_DECREF(resume);
+        Py_DECREF(labels);
+        Py_XDECREF(parsed);
+        Py_XDECREF(obj);
+        Py_DECREF(metadata);
+        Py_DECREF(fields);
+        resume_file = file_id;
+        const int moved = PyObject_IsTrue(end);
+        if (moved < 0) goto fail;
+        if (moved) {
+            resume_offset = PyLong_AsSsize_t(end);
+            if (resume_offset == -1 && PyErr_Occurred()) goto fail;
+        }
+        continue;
+    line_failed:
+        Py_XDECREF(entry);
+        Py_XDECREF(resume);
+        Py_XDECREF(labels);
+        Py_XDECREF(parsed);
+        Py_XDECREF(obj);
+        Py_XDECREF(metadata);
+        Py_XDECREF(fields);
+        goto fail;
+    }
+    PyObject *result = Py_BuildValue("(On)", entries, truncated);
+    Py_DECREF(entries);
+    return result;
+fail:
+    Py_DECREF(entries);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"scan_records", scan_records, METH_VARARGS,
      "scan_records(data, start, base_offset, limit, cls, out) -> index of the first record "
@@ -1130,6 +1418,13 @@ static PyMethodDef methods[] = {
      "redact.py's Redact.needs_look."},
     {"group_entries", group_entries, METH_VARARGS,
      "group_entries(entries, min_ts, cls) -> stages/grouping.py's python_group_entries."},
+    {"group_lines", group_lines, METH_VARARGS,
+     "group_lines(lines, parse, base_md, base_md_size, want_account, want_user, want_request, "
+     "by_stream, min_ts, cls) -> line_groups.py's python_group_lines."},
+    {"line_entries", line_entries, METH_VARARGS,
+     "line_entries(lines, parse, parse_json, json_object, reuse_json, base_md, want_account, "
+     "want_user, want_request, by_stream, base_labels, labels_for, cls, seq, resume_offset, "
+     "resume_file, file_id) -> stages/line_entries.py's python_line_entries."},
     {"walk_fields", walk_fields, METH_VARARGS,
      "walk_fields(obj, slots, id_role, depth, roles, nests, level_role, max_len): "
      "parse.py's _walk."},
@@ -1152,7 +1447,17 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     s_fields = PyUnicode_InternFromString("fields");
     s_level = PyUnicode_InternFromString("level");
     s_unknown = PyUnicode_InternFromString("unknown");
-    if (!s_ts_ns || !s_labels || !s_metadata || !s_line || !s_fields || !s_level || !s_unknown)
+    s_empty = PyUnicode_InternFromString("");
+    s_account_id = PyUnicode_InternFromString("accountId");
+    s_user_id = PyUnicode_InternFromString("userId");
+    s_request_id = PyUnicode_InternFromString("requestId");
+    s_stream = PyUnicode_InternFromString("stream");
+    s_resume = PyUnicode_InternFromString("resume");
+    s_parsed = PyUnicode_InternFromString("parsed");
+    s_raw = PyUnicode_InternFromString("raw");
+    if (!s_ts_ns || !s_labels || !s_metadata || !s_line || !s_fields || !s_level || !s_unknown ||
+        !s_empty || !s_account_id || !s_user_id || !s_request_id || !s_stream || !s_resume ||
+        !s_parsed || !s_raw)
         return NULL;
     return PyModule_Create(&module);
 }

@@ -1,7 +1,10 @@
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from agent.logs.dockerjson import CompleteLine
+from agent.logs.line_groups import LineGroups
 from agent.logs.model import PushEntry
+from agent.logs.parse import ParsedFields
 from agent.logs.stages.base import Entry
 from agent.logs.stages.grouping import Grouped
 
@@ -38,3 +41,36 @@ def redact_needs_look(
     /,
 ) -> bool: ...
 def group_entries(entries: list[Entry], min_ts: int, cls: type[PushEntry], /) -> Grouped: ...
+def group_lines(
+    lines: list[CompleteLine],
+    parse: Callable[[str], ParsedFields] | None,
+    base_md: tuple[tuple[str, str], ...],
+    base_md_size: int,
+    want_account: bool,
+    want_user: bool,
+    want_request: bool,
+    by_stream: bool,
+    min_ts: int,
+    cls: type[PushEntry],
+    /,
+) -> LineGroups: ...
+def line_entries(
+    lines: list[CompleteLine],
+    parse: Callable[[str], ParsedFields] | None,
+    parse_json: Callable[[dict[str, object]], ParsedFields],
+    json_object: Callable[[str], dict[str, object] | None],
+    reuse_json: bool,
+    base_md: dict[str, str],
+    want_account: bool,
+    want_user: bool,
+    want_request: bool,
+    by_stream: bool,
+    base_labels: dict[tuple[str, str], dict[str, str]],
+    labels_for: Callable[[str, str], dict[str, str]],
+    cls: type[Entry],
+    seq: int,
+    resume_offset: int,
+    resume_file: Any,
+    file_id: Any,
+    /,
+) -> tuple[list[Entry], int]: ...

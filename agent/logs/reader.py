@@ -17,6 +17,7 @@ import time
 
 from agent.config import PipelineConfig
 from agent.logs.dockerjson import CompleteLine, PartialLineBuffer
+from agent.logs.line_groups import group_lines
 from agent.logs.model import (
     MAX_LABELS,
     LogTarget,
@@ -28,6 +29,7 @@ from agent.logs.parse import json_object, parse_json_object, parser_for
 from agent.logs.shipper import Shipper
 from agent.logs.stages.base import Entry, StagePipeline
 from agent.logs.stages.grouping import group_entries
+from agent.logs.stages.line_entries import line_entries
 from agent.logs.tail import Chunk, FileFollower, FileIdentity, Lost, ReadFailed, Truncated
 from agent.metrics.self import AgentMetrics
 
@@ -325,51 +327,21 @@ class TargetReader:
         if self._stages is not None:
             self._ship_staged(lines, commit)
             return
-        # Grouped by (stream, level) while looping: a tuple of two strings hashes in C,
-        # where the StreamLabels they stand for would cost a Python-level __hash__ per line.
-        by_key: dict[tuple[str, str], list[PushEntry]] = {}
-        size = 0
-        count = 0
-        truncated = 0
-        too_old = 0
-        oldest_ts = 0
-        parse = self._parse
-        base_md = self._target_metadata
-        base_md_size = self._target_metadata_size
+        # Grouped by (stream, level): a tuple of two strings hashes in C, where the
+        # StreamLabels they stand for would cost a Python-level __hash__ per line.
         want_account, want_user, want_request = self._want_ids
-        by_stream = "stream" in self._cfg.labels  # else stdout and stderr share a stream
-        min_ts = self._min_ts_ns
-        new_entry = tuple.__new__
-        for ts_ns, stream, text, cut, _end, _attrs in lines:
-            if cut:
-                truncated += 1
-            if ts_ns < min_ts:
-                # Loki refuses it (reject_old_samples_max_age): a certain 400, drop it here.
-                too_old += 1
-                continue
-            metadata, md_size = base_md, base_md_size
-            if parse is not None:
-                level, account, user, request = parse(text)
-                if account is not None and want_account:
-                    metadata += (("accountId", account),)
-                    md_size += 9 + len(account)
-                if user is not None and want_user:
-                    metadata += (("userId", user),)
-                    md_size += 6 + len(user)
-                if request is not None and want_request:
-                    metadata += (("requestId", request),)
-                    md_size += 9 + len(request)
-            else:
-                level = "unknown"
-            key = (stream if by_stream else "", level)
-            group = by_key.get(key)
-            if group is None:
-                group = by_key[key] = []
-            group.append(new_entry(PushEntry, (ts_ns, text, metadata)))
-            size += len(text) + md_size
-            if not count or ts_ns < oldest_ts:
-                oldest_ts = ts_ns
-            count += 1
+        by_key, size, count, oldest_ts, truncated, too_old = group_lines(
+            lines,
+            self._parse,
+            self._target_metadata,
+            self._target_metadata_size,
+            want_account,
+            want_user,
+            want_request,
+            "stream" in self._cfg.labels,  # else stdout and stderr share a stream
+            self._min_ts_ns,
+            PushEntry,
+        )
         if truncated:
             self._metrics.truncated_lines.inc(truncated)
         if too_old:
@@ -406,54 +378,26 @@ class TargetReader:
         resume_file, resume_offset = self._last_commit
         if resume_file != file_id:
             resume_offset = 0 if resume_file is None else resume_offset
-        parse = self._parse
-        base_md = dict(self._target_metadata)
         want_account, want_user, want_request = self._want_ids
-        by_stream = "stream" in self._cfg.labels
-        truncated = 0
-        entries: list[Entry] = []
-        reuse_json = self._reuse_json
-        base_labels = self._base_labels
-        for ts_ns, stream, text, cut, end, _attrs in lines:
-            if cut:
-                truncated += 1
-            fields: dict[str, str] = {}
-            metadata = base_md
-            obj = json_object(text) if reuse_json and text and text[0] in "{ \t" else None
-            if parse is not None:
-                if obj is not None:
-                    level, account, user, request = parse_json_object(obj)
-                else:
-                    level, account, user, request = parse(text)
-                fields["level"] = level
-                if account is not None or user is not None or request is not None:
-                    metadata = dict(base_md)
-                    if account is not None:
-                        fields["accountId"] = account
-                        if want_account:
-                            metadata["accountId"] = account
-                    if user is not None:
-                        fields["userId"] = user
-                        if want_user:
-                            metadata["userId"] = user
-                    if request is not None:
-                        fields["requestId"] = request
-                        if want_request:
-                            metadata["requestId"] = request
-            else:
-                level = "unknown"
-            label_key = (stream if by_stream else "", level)
-            labels = base_labels.get(label_key)
-            if labels is None:
-                labels = self._labels_for(*label_key)
-            entry = Entry(
-                ts_ns, text, stream, labels, fields, metadata, (seq, resume_offset, resume_file)
-            )
-            if obj is not None:
-                entry.parsed = True
-                entry.raw = obj
-            entries.append(entry)
-            resume_file, resume_offset = file_id, end or resume_offset
+        entries, truncated = line_entries(
+            lines,
+            self._parse,
+            parse_json_object,
+            json_object,
+            self._reuse_json,
+            dict(self._target_metadata),
+            want_account,
+            want_user,
+            want_request,
+            "stream" in self._cfg.labels,
+            self._base_labels,
+            self._labels_for,
+            Entry,
+            seq,
+            resume_offset,
+            resume_file,
+            file_id,
+        )
         if truncated:
             self._metrics.truncated_lines.inc(truncated)
         out = self._stages.process(entries)

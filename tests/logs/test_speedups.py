@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from agent.logs import parse, speedups
-from agent.logs.dockerjson import PartialLineBuffer
+from agent.logs.dockerjson import CompleteLine, PartialLineBuffer
 from agent.logs.loki_encode import PushRequest, _BatchEncoder, _labels_string, encode_protobuf
 from agent.logs.model import PushBatch, PushEntry, StreamLabels
 
@@ -404,5 +404,136 @@ def test_c_group_entries_is_pythons(seed: int) -> None:
     in_python = python_group_entries(entries, min_ts, PushEntry)
     assert in_c == in_python
     assert all(type(e) is PushEntry for _, pushed in in_c[0] for e in pushed)
+    del in_c, in_python
+    assert [sys.getrefcount(obj) for obj in watched] == before  # nothing leaked
+
+
+# -- a chunk's lines into push groups (no stages) -----------------------------------------------
+
+# Lines of every kind the loops branch on: empty, text, JSON (with all ids, indented, broken),
+# key=value, long.
+_LINE_TEXTS = [
+    "",
+    "plain text",
+    '{"level":"error","accountId":"acc-1","userId":"é中","requestId":"r-9","n":1}',
+    ' {"msg":"x"}',
+    "{not json",
+    "level=warn user=u-1 msg=x",
+    "x" * 300,
+]
+
+
+def _random_lines(rng: random.Random) -> list[CompleteLine]:
+    return [
+        CompleteLine(
+            rng.randrange(0, 100),
+            rng.choice(["stdout", "stderr"]),
+            rng.choice(_LINE_TEXTS),
+            rng.random() < 0.1,
+            rng.choice([0, rng.randrange(1, 1000)]),
+            None,
+        )
+        for _ in range(rng.randrange(0, 60))
+    ]
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(100))
+def test_c_group_lines_is_pythons(seed: int) -> None:
+    from agent.logs.line_groups import python_group_lines
+
+    assert native is not None
+    rng = random.Random(seed)
+    lines = _random_lines(rng)
+    base_md = rng.choice([(), (("container_id", "f" * 64),)])
+    args = (
+        lines,
+        rng.choice([parse.parse_line, None]),
+        base_md,
+        sum(len(k) + len(v) for k, v in base_md),
+        rng.random() < 0.7,
+        rng.random() < 0.7,
+        rng.random() < 0.7,
+        rng.random() < 0.5,
+        rng.choice([0, 30, 200]),
+        PushEntry,
+    )
+    watched = [*_LINE_TEXTS[1:], base_md, "stdout", "stderr"]  # not "": any code holds it
+    before = [sys.getrefcount(obj) for obj in watched]
+    in_c = native.group_lines(*args)
+    in_python = python_group_lines(*args)
+    assert in_c == in_python
+    assert list(in_c[0]) == list(in_python[0])  # groups in first-seen order
+    assert all(type(e) is PushEntry for pushed in in_c[0].values() for e in pushed)
+    del in_c, in_python
+    assert [sys.getrefcount(obj) for obj in watched] == before  # nothing leaked
+
+
+@needs_native
+def test_c_group_lines_passes_a_parse_failure_on() -> None:
+    assert native is not None
+
+    def broken(text: str) -> parse.ParsedFields:
+        raise ValueError(text)
+
+    lines = [CompleteLine(1, "stdout", "boom", False, 5, None)]
+    with pytest.raises(ValueError, match="boom"):
+        native.group_lines(lines, broken, (), 0, True, True, True, True, 0, PushEntry)
+    with pytest.raises(TypeError):
+        native.group_lines([("short",)], None, (), 0, True, True, True, True, 0, PushEntry)
+
+
+# -- a chunk's lines into stage entries ---------------------------------------------------------
+
+
+def _entry_state(entry: object) -> tuple[object, ...]:
+    names = ("ts_ns", "line", "stream", "labels", "fields", "metadata", "resume", "parsed", "raw")
+    return tuple(getattr(entry, name) for name in names)
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(100))
+def test_c_line_entries_is_pythons(seed: int) -> None:
+    from agent.logs.stages.base import Entry
+    from agent.logs.stages.line_entries import python_line_entries
+
+    assert native is not None
+    rng = random.Random(seed)
+    lines = _random_lines(rng)
+    shared = {("", "error"): {"job": "a"}, ("stdout", "info"): {"job": "b"}}
+
+    def labels_for(stream: str, level: str) -> dict[str, str]:
+        return {"job": stream + level}  # a fresh dict: equal, never the same, across calls
+
+    args = (
+        lines,
+        rng.choice([parse.parse_line, None]),
+        parse.parse_json_object,
+        parse.json_object,
+        rng.random() < 0.5,
+        {"container_id": "f" * 8},
+        rng.random() < 0.7,
+        rng.random() < 0.7,
+        rng.random() < 0.7,
+        rng.random() < 0.5,
+        shared,
+        labels_for,
+        Entry,
+        7,
+        rng.randrange(100),
+        rng.choice([None, "file-a"]),
+        "file-b",
+    )
+    watched = [*_LINE_TEXTS[1:], "stdout", "stderr", "file-b"]  # not "": any code holds it
+    before = [sys.getrefcount(obj) for obj in watched]
+    in_c, truncated_c = native.line_entries(*args)
+    in_python, truncated_python = python_line_entries(*args)
+    assert truncated_c == truncated_python
+    assert [_entry_state(e) for e in in_c] == [_entry_state(e) for e in in_python]
+    # the shared label dicts themselves, never copies
+    shared_ids = {id(labels) for labels in shared.values()}
+    assert [a.labels is b.labels for a, b in zip(in_c, in_python, strict=True)] == [
+        id(a.labels) in shared_ids for a in in_c
+    ]
     del in_c, in_python
     assert [sys.getrefcount(obj) for obj in watched] == before  # nothing leaked
