@@ -45,7 +45,9 @@ class _Connection:
         self.reader = reader
         self.writer = writer
         self.protocol = h11.Connection(h11.CLIENT)
-        self.answered = False  # any byte of an answer read on the current request
+        # Any byte of an answer read on the current request: a kept connection that ends
+        # before one (the peer closed it as it was reused) may take the request again.
+        self.answered = False
 
     @property
     def usable(self) -> bool:
@@ -63,7 +65,6 @@ class _Connection:
             except h11.RemoteProtocolError as exc:
                 raise HttpError(f"bad HTTP answer: {exc}") from None
             if event is not h11.NEED_DATA:
-                self.answered = True
                 return event  # type: ignore[return-value]  # h11's sentinel types
             data = await self.reader.read(_READ_SIZE)
             if data:

@@ -94,6 +94,21 @@ async def test_a_kept_connection_the_peer_closed_is_replaced_without_a_failure()
     assert server.connections == 2
 
 
+async def test_a_kept_connection_closed_unanswered_as_it_is_reused_is_retried_once() -> None:
+    """The peer's idle close can cross the next request: it is sent again, fresh."""
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(204))
+        await writer.drain()
+        await read_request(reader)  # the second request on this connection: no answer
+
+    async with ScriptedPeer(peer) as server, HttpClient(server.url) as client:
+        assert (await client.request("POST", body=b"1")).status == 204
+        assert (await client.request("POST", body=b"2")).status == 204
+    assert server.connections == 2
+
+
 async def test_a_reset_after_the_request_was_answered_in_part_is_an_error() -> None:
     async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
