@@ -588,6 +588,123 @@ static PyObject *walk_fields(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------- json_fields */
+
+/* parse.py's tables and helpers, handed over once by configure_json_fields. */
+static PyObject *jf_roles, *jf_nests, *jf_message_keys, *jf_scan_pairs, *jf_spellings,
+    *jf_normalize, *jf_cls;
+static Py_ssize_t jf_max_len;
+static PyObject *s_debug, *s_info, *s_warn, *s_error, *s_fatal;
+static PyObject *s_unknown; /* defined with the group_entries strings below */
+
+static PyObject *configure_json_fields(PyObject *self, PyObject *args) {
+    PyObject *roles, *nests, *message_keys, *scan_pairs, *spellings, *normalize, *cls;
+    Py_ssize_t max_len;
+    if (!PyArg_ParseTuple(args, "O!O!nO!OO!OO", &PyDict_Type, &roles, &PyDict_Type, &nests,
+                          &max_len, &PyTuple_Type, &message_keys, &scan_pairs, &PyDict_Type,
+                          &spellings, &normalize, &cls))
+        return NULL;
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "cls must be a tuple type");
+        return NULL;
+    }
+    PyObject *const given[] = {roles, nests, message_keys, scan_pairs, spellings, normalize, cls};
+    PyObject **const kept[] = {&jf_roles,      &jf_nests,     &jf_message_keys, &jf_scan_pairs,
+                               &jf_spellings, &jf_normalize, &jf_cls};
+    for (size_t i = 0; i < sizeof(given) / sizeof(given[0]); i++) {
+        Py_INCREF(given[i]);
+        Py_XSETREF(*kept[i], given[i]);
+    }
+    jf_max_len = max_len;
+    Py_RETURN_NONE;
+}
+
+/* parse.py's normalize_level for a value the exact-spelling table does not hold. */
+static PyObject *level_of(PyObject *value) {
+    if (value == Py_None) {
+        Py_INCREF(s_unknown);
+        return s_unknown;
+    }
+    if (PyUnicode_CheckExact(value)) {
+        PyObject *found = PyDict_GetItemWithError(jf_spellings, value);
+        if (found != NULL) {
+            Py_INCREF(found);
+            return found;
+        }
+        if (PyErr_Occurred()) return NULL;
+    } else if (PyLong_CheckExact(value)) { /* pino/bunyan numbers: _numeric_level */
+        int overflow = 0;
+        const long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (n == -1 && !overflow && PyErr_Occurred()) return NULL;
+        PyObject *level = overflow > 0 || n >= 60 ? s_fatal
+                          : overflow < 0          ? s_unknown
+                          : n >= 50               ? s_error
+                          : n >= 40               ? s_warn
+                          : n >= 30               ? s_info
+                          : n >= 10               ? s_debug
+                                                  : s_unknown;
+        Py_INCREF(level);
+        return level;
+    }
+    return PyObject_CallOneArg(jf_normalize, value); /* odd spellings, other types */
+}
+
+/* json_fields(obj) -> parse.py's _python_parse_json(obj): level and ids of a JSON line. */
+static PyObject *json_fields(PyObject *self, PyObject *obj) {
+    if (jf_cls == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_json_fields was not called");
+        return NULL;
+    }
+    if (!PyDict_Check(obj)) {
+        PyErr_SetString(PyExc_TypeError, "a JSON object (dict) is expected");
+        return NULL;
+    }
+    PyObject *slots = PyList_New(5), *result = NULL, *level = NULL;
+    if (slots == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < 5; i++) {
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(slots, i, Py_None);
+    }
+    if (walk(obj, slots, Py_None, 2, jf_roles, jf_nests, 0, jf_max_len) < 0) goto done;
+    if (PyList_GET_ITEM(slots, 1) == Py_None || PyList_GET_ITEM(slots, 2) == Py_None ||
+        PyList_GET_ITEM(slots, 3) == Py_None) {
+        /* NestJS and many services put "account=acc-1" inside the message text. */
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(jf_message_keys); k++) {
+            PyObject *message = PyDict_GetItemWithError(obj, PyTuple_GET_ITEM(jf_message_keys, k));
+            if (message == NULL) {
+                if (PyErr_Occurred()) goto done;
+                continue;
+            }
+            if (!PyUnicode_CheckExact(message)) continue;
+            const Py_ssize_t at =
+                PyUnicode_FindChar(message, '=', 0, PyUnicode_GET_LENGTH(message), 1);
+            if (at == -2) goto done;
+            if (at >= 0) {
+                PyObject *none = PyObject_CallFunctionObjArgs(jf_scan_pairs, message, slots, NULL);
+                if (none == NULL) goto done;
+                Py_DECREF(none);
+            }
+            break;
+        }
+    }
+    level = level_of(PyList_GET_ITEM(slots, 0));
+    if (level == NULL) goto done;
+    PyObject *request = PyList_GET_ITEM(slots, 3);
+    if (request == Py_None) request = PyList_GET_ITEM(slots, 4);
+    result = ((PyTypeObject *)jf_cls)->tp_alloc((PyTypeObject *)jf_cls, 4);
+    if (result == NULL) goto done;
+    PyObject *const values[] = {level, PyList_GET_ITEM(slots, 1), PyList_GET_ITEM(slots, 2),
+                                request};
+    for (Py_ssize_t i = 0; i < 4; i++) {
+        Py_INCREF(values[i]);
+        PyTuple_SET_ITEM(result, i, values[i]);
+    }
+done:
+    Py_XDECREF(level);
+    Py_DECREF(slots);
+    return result;
+}
+
 /* -------------------------------------------------------------------- find_pairs */
 
 #define CH(i) PyUnicode_READ(kind, data, (i))
@@ -1425,6 +1542,11 @@ static PyMethodDef methods[] = {
      "line_entries(lines, parse, parse_json, json_object, reuse_json, base_md, want_account, "
      "want_user, want_request, by_stream, base_labels, labels_for, cls, seq, resume_offset, "
      "resume_file, file_id) -> stages/line_entries.py's python_line_entries."},
+    {"configure_json_fields", configure_json_fields, METH_VARARGS,
+     "configure_json_fields(roles, nests, max_len, message_keys, scan_pairs, spellings, "
+     "normalize, cls): parse.py's tables for json_fields."},
+    {"json_fields", json_fields, METH_O,
+     "json_fields(obj) -> parse.py's _python_parse_json(obj)."},
     {"walk_fields", walk_fields, METH_VARARGS,
      "walk_fields(obj, slots, id_role, depth, roles, nests, level_role, max_len): "
      "parse.py's _walk."},
@@ -1451,6 +1573,12 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     s_account_id = PyUnicode_InternFromString("accountId");
     s_user_id = PyUnicode_InternFromString("userId");
     s_request_id = PyUnicode_InternFromString("requestId");
+    s_debug = PyUnicode_InternFromString("debug");
+    s_info = PyUnicode_InternFromString("info");
+    s_warn = PyUnicode_InternFromString("warn");
+    s_error = PyUnicode_InternFromString("error");
+    s_fatal = PyUnicode_InternFromString("fatal");
+    if (!s_debug || !s_info || !s_warn || !s_error || !s_fatal) return NULL;
     s_stream = PyUnicode_InternFromString("stream");
     s_resume = PyUnicode_InternFromString("resume");
     s_parsed = PyUnicode_InternFromString("parsed");

@@ -74,3 +74,15 @@ def line_entries(
     file_id: Any,
     /,
 ) -> tuple[list[Entry], int]: ...
+def configure_json_fields(
+    roles: dict[str, int],
+    nests: dict[str, int | None],
+    max_len: int,
+    message_keys: tuple[str, ...],
+    scan_pairs: Callable[[str, list[str | int | None]], None],
+    spellings: dict[str, str],
+    normalize: Callable[[object], str],
+    cls: type[ParsedFields],
+    /,
+) -> None: ...
+def json_fields(obj: dict[str, object], /) -> ParsedFields: ...

@@ -238,8 +238,9 @@ def _walk(obj: dict[str, object], slots: _Slots, id_role: int | None, depth: int
             _walk(nested, slots, nested_id_role, depth - 1)
 
 
-def _parse_json(obj: dict[str, object]) -> ParsedFields:
-    """Level and ids of a line already decoded as a JSON object."""
+def _python_parse_json(obj: dict[str, object]) -> ParsedFields:
+    """Level and ids of a line already decoded as a JSON object (``_native.json_fields``
+    does the same in C when built)."""
     slots: _Slots = [None, None, None, None, None]
     if _native_walk is not None:  # the same walk in C (agent/logs/speedups.py)
         _native_walk(obj, slots, None, 2, _KEY_ROLES, _NESTS, _LEVEL, MAX_VALUE_LEN)
@@ -435,6 +436,20 @@ def _parse_text_pairs(line: str) -> ParsedFields:
     return _parse_text(line) if line else UNKNOWN
 
 
+if _native is not None:
+    _native.configure_json_fields(
+        _KEY_ROLES,
+        _NESTS,
+        MAX_VALUE_LEN,
+        _MESSAGE_KEYS,
+        _scan_pairs,
+        _LEVELS_BY_SPELLING,
+        normalize_level,
+        ParsedFields,
+    )
+    _parse_json: Callable[[dict[str, object]], ParsedFields] = _native.json_fields
+else:
+    _parse_json = _python_parse_json
 parse_json_object = _parse_json
 
 

@@ -284,6 +284,28 @@ def test_c_walk_fills_the_same_slots_as_python(seed: int) -> None:
     assert [type(v) for v in c] == [type(v) for v in python]
 
 
+LEVEL_VALUES = [
+    "info", "INFO", "Info", " warn ", "WaRn", "x" * 17, "nope", "", 30, 55, 5, 10**30, -(10**30),
+    True, 1.5, None, ["error"],
+]  # fmt: skip
+MESSAGES = ["plain", "user=u-7 account=acc-3 requestId=r-1", "id=9", 'level="warn"', 12]
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(300))
+def test_c_json_fields_is_pythons(seed: int) -> None:
+    """The level, ids and message pairs of a JSON line, in C and in Python."""
+    rng = random.Random(seed)
+    obj = random_object(rng, 3)
+    if rng.random() < 0.6:
+        obj[rng.choice(["level", "severity", "lvl"])] = rng.choice(LEVEL_VALUES)
+    if rng.random() < 0.5:
+        obj[rng.choice(["msg", "message"])] = rng.choice(MESSAGES)
+    assert parse._parse_json is not parse._python_parse_json  # the C one is in use
+    assert parse._parse_json(obj) == parse._python_parse_json(obj), obj
+    assert type(parse._parse_json(obj)) is parse.ParsedFields
+
+
 # -- key=value pairs of text lines ----------------------------------------------------------
 
 PAIR_PIECES = [
