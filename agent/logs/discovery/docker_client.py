@@ -1,9 +1,9 @@
 """The few Docker Engine API calls the agent makes: version, info, list, inspect, events.
 
 Paths are unversioned, so the daemon answers in its own API version; the fields read are
-stable since API 1.24. ``DOCKER_HOST`` forms: ``unix://`` (the socket), ``tcp://`` and
-``http://`` (plain), ``https://`` (TLS, with the Docker CLI's ``DOCKER_CERT_PATH``
-ca.pem/cert.pem/key.pem and ``DOCKER_TLS_VERIFY`` meaning).
+stable since API 1.24. ``docker.host`` forms: ``unix://`` (the socket), ``tcp://`` and
+``http://`` (plain), ``https://`` (TLS with the Docker CLI's ``DOCKER_CERT_PATH``
+ca.pem/cert.pem/key.pem; the daemon's certificate is always verified).
 """
 
 from __future__ import annotations
@@ -34,17 +34,14 @@ class DockerApiError(Exception):
 
 
 def _tls_context() -> ssl.SSLContext:
-    """Docker CLI's TLS: certificates from DOCKER_CERT_PATH (~/.docker), verification only
-    when DOCKER_TLS_VERIFY is set to something."""
+    """TLS to a remote daemon, always verified: against DOCKER_CERT_PATH's ca.pem when
+    there is one (else the system CAs), presenting its cert.pem/key.pem when there are."""
     cert_dir = Path(os.environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
     ca = cert_dir / "ca.pem"
     context = ssl.create_default_context(cafile=str(ca) if ca.is_file() else None)
     cert, key = cert_dir / "cert.pem", cert_dir / "key.pem"
     if cert.is_file() and key.is_file():
         context.load_cert_chain(str(cert), str(key))
-    if not os.environ.get("DOCKER_TLS_VERIFY"):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
     return context
 
 
