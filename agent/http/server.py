@@ -114,15 +114,16 @@ class HttpServer:
                 except h11.RemoteProtocolError as exc:
                     if protocol.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                         status = exc.error_status_hint
-                        await _send(protocol, writer, "GET", Response.text(f"{status}\n", status))
+                        refusal = Response.text(f"{status}\n", status)
+                        await _send(protocol, writer, "GET", refusal, True)
                     break
                 if request is None:
                     break
                 if isinstance(request, Response):  # refused while reading (body too large)
-                    await _send(protocol, writer, "GET", request)
+                    await _send(protocol, writer, "GET", request, True)
                     break
                 response = await self._respond(request)
-                await _send(protocol, writer, request.method, response)
+                await _send(protocol, writer, request.method, response, False)
                 if protocol.our_state is not h11.DONE or protocol.their_state is not h11.DONE:
                     break
                 protocol.start_next_cycle()
@@ -173,12 +174,17 @@ async def _read_request(
 
 
 async def _send(
-    protocol: h11.Connection, writer: asyncio.StreamWriter, method: str, response: Response
+    protocol: h11.Connection,
+    writer: asyncio.StreamWriter,
+    method: str,
+    response: Response,
+    closing: bool,
 ) -> None:
+    """Write ``response``; ``closing``: the connection ends after it, and says so."""
     headers = [(name, value) for name, value in response.headers.items()]
     headers.append(("Content-Length", str(len(response.body))))
     headers.append(("Date", formatdate(usegmt=True)))
-    if response.status >= 400 and response.status not in (401, 404, 405, 429, 503):
+    if closing:
         headers.append(("Connection", "close"))
     reason = _REASONS.get(response.status, b"")
     head = h11.Response(status_code=response.status, headers=headers, reason=reason)
