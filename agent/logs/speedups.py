@@ -13,21 +13,9 @@ slower. Tests run both ways and compare them byte for byte.
 
 from __future__ import annotations
 
-import os
-from types import ModuleType
+from agent.native import load
 
-
-def _load() -> ModuleType | None:
-    if os.environ.get("NEXO_AGENT_PURE_PYTHON", "") not in ("", "0"):
-        return None
-    try:
-        from agent.logs import _speedups
-    except ImportError:
-        return None
-    return _speedups
-
-
-native = _load()
+native = load("agent.logs._speedups")
 
 
 def mode() -> str:

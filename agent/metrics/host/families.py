@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from prometheus_client import Metric
 from prometheus_client.samples import Sample
 
-from agent.metrics.server import RenderedFamily, escape_label_value, go_float, is_legacy_name
+from agent.metrics.server import (
+    RenderedFamily,
+    escape_label_value,
+    go_float,
+    is_legacy_name,
+    native_exposition,
+)
 
 # Label name tuple -> (sorted positions, the ``name="`` openings in that order).
 _LAYOUTS: dict[tuple[str, ...], tuple[tuple[int, ...], tuple[str, ...]]] = {}
@@ -80,6 +86,15 @@ class _HostFamily(RenderedFamily):
         ]
 
     def sample_lines(self) -> list[str]:
+        name, rows = self.sample_name, self.rows
+        if native_exposition is not None:  # the same lines, as one string, in C
+            if not rows:
+                return []
+            order, openings = _layout(self.labelnames) if self.labelnames else ((), ())
+            return [native_exposition.render_rows(name, order, openings, rows)]
+        return self.python_sample_lines()
+
+    def python_sample_lines(self) -> list[str]:
         name, rows = self.sample_name, self.rows
         if not self.labelnames:
             return [f"{name} {go_float(value)}\n" for _, value in rows]

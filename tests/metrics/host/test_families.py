@@ -92,3 +92,48 @@ def test_bad_names_and_label_counts_are_errors_not_bad_output() -> None:
     bad_label.add_metric(["v"], 1)
     with pytest.raises(ValueError, match="invalid label name"):
         bad_label.sample_lines()
+
+
+def test_c_sample_lines_and_go_float_are_pythons() -> None:
+    """The C exposition (built in CI; NEXO_AGENT_PURE_PYTHON turns it off) writes what the
+    Python code writes, on random rows: odd label values, every kind of number."""
+    import os
+    import random
+
+    from agent.metrics import server
+
+    if os.environ.get("NEXO_AGENT_PURE_PYTHON", "") not in ("", "0"):
+        assert server.native_exposition is None
+        return
+    assert server.native_exposition is not None, "agent/metrics/_exposition.c is not built"
+    rng = random.Random(11)
+    pieces = ["eth0", "", '"', "\\", "\n", "é", "日本", "\U0001f600", "a b", "\\n", "x" * 300]
+    specials = [0, -0.0, 1, -1, 2**53 - 1, 2**53, 2**53 + 1, -(2**53) + 1, 10**6, 10**6 - 1]
+    specials += [2**64, -(2**70), True, False, math.inf, -math.inf, math.nan, 1e16, 1e-7]
+
+    def number() -> float:
+        kind = rng.randrange(4)
+        if kind == 0:
+            return rng.choice(specials)
+        if kind == 1:
+            return rng.randrange(-(10**18), 10**18) // 10 ** rng.randrange(18)
+        if kind == 2:
+            return rng.uniform(-1, 1) * 10 ** rng.randrange(-12, 25)
+        return float(rng.randrange(10**9)) * 10 ** rng.randrange(0, 10)
+
+    for _ in range(2000):
+        value = number()
+        assert server.go_float(value) == server.python_go_float(value), value
+    for width in (0, 1, 2, 3, 5):
+        names = rng.sample(["device", "mode", "cpu", "address", "z", "a_b"], width)
+        family = GaugeFamily("node_random", "Random rows.", labels=names)
+        for _ in range(200):
+            labels = ["".join(rng.choices(pieces, k=rng.randrange(4))) for _ in names]
+            family.add_metric(labels if rng.random() < 0.5 else tuple(labels), number())
+        assert "".join(family.sample_lines()) == "".join(family.python_sample_lines())
+    empty = CounterFamily("node_empty", "No rows.", labels=["a"])
+    assert empty.sample_lines() == empty.python_sample_lines() == []
+    with pytest.raises(TypeError):
+        bad = GaugeFamily("node_bad", "A label value that is no str.", labels=["a"])
+        bad.add_metric([5], 1)  # type: ignore[list-item]
+        bad.sample_lines()

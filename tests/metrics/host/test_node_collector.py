@@ -226,6 +226,22 @@ async def test_metrics_endpoint_gzip_and_a_slow_scrape_never_blocks_the_loop(
     assert max(lags) < 0.4
 
 
+def test_gzip_bodies_are_zlib_ng_deflate_in_a_standard_gzip_member(host: FakeHost) -> None:
+    import zlib_ng.zlib_ng  # a dependency: CI fails here, never falls back silently
+
+    from agent.metrics import server
+
+    assert server._fast_compress is zlib_ng.zlib_ng.compress
+    registry = CollectorRegistry()
+    registry.register(build_host_collector(host.config()))
+    body = render_text(registry) * 3
+    zipped = server.gzip_body(body)
+    assert zipped[:2] == b"\x1f\x8b"  # what Prometheus's and curl's gzip readers expect
+    assert gzip.decompress(zipped) == body
+    assert len(zipped) < len(body) / 4
+    assert gzip.decompress(server.gzip_body(b"")) == b""
+
+
 def test_go_float_writes_ints_and_floats_as_prometheus_client_does() -> None:
     from prometheus_client.utils import floatToGoString
 
