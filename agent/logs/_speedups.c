@@ -11,7 +11,8 @@
  * - find_pairs: the key=value pairs of a text line (parse.py's _PAIR.findall).
  * - redact_signs: which secret detectors could match in a line (redact.py's signs), the
  *   pre-check the redact stage runs on every line and every extracted value, and
- *   redact_needs_look: whether any extracted value still needs that look.
+ *   redact_needs_look: whether any extracted value still needs that look, and
+ *   redact_pending: the entries of a chunk that need the stage at all.
  * - group_entries: staged entries into push groups by label dict, with sizes and lines
  *   by level (stages/grouping.py's python_group_entries).
  *
@@ -936,10 +937,7 @@ static int card_start(int kind, const void *data, Py_ssize_t n) {
  * ``enabled`` whose cheap sign the text shows. The text is folded as there: ASCII letters
  * lower-cased, spaces and dashes deleted; anything beyond ASCII can be part of no sign.
  * One pass folds the text, looks for the case-sensitive signs and runs the automaton. */
-static PyObject *redact_signs(PyObject *self, PyObject *args) {
-    PyObject *text;
-    long enabled;
-    if (!PyArg_ParseTuple(args, "Ul", &text, &enabled)) return NULL;
+static long signs_of(PyObject *text, long enabled) {
     const int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     const Py_ssize_t n = PyUnicode_GET_LENGTH(text);
@@ -986,7 +984,14 @@ static PyObject *redact_signs(PyObject *self, PyObject *args) {
     bits |= found & (SIGN_EMAIL | SIGN_SECRETS | SIGN_BEARER);
     if (found & SIGN_WORD_SECRET) bits |= SIGN_SECRETS | SIGN_AWS;
     if (enabled & SIGN_CARD && card_start(kind, data, n)) bits |= SIGN_CARD;
-    return PyLong_FromLong(bits & enabled);
+    return bits & enabled;
+}
+
+static PyObject *redact_signs(PyObject *self, PyObject *args) {
+    PyObject *text;
+    long enabled;
+    if (!PyArg_ParseTuple(args, "Ul", &text, &enabled)) return NULL;
+    return PyLong_FromLong(signs_of(text, enabled));
 }
 
 
@@ -994,6 +999,31 @@ static PyObject *redact_signs(PyObject *self, PyObject *args) {
  * Redact.needs_look: whether some key names a secret (or is not known yet) or some value
  * is long enough, not known clean, and (with no custom patterns and a clean line) not
  * part of that line. Anything but str keys and values: True, Python decides. */
+/* ``passed``: a dict whose pairs already passed this test (NULL if none): the same value
+ * object under the same name is not looked at twice (an id in both fields and metadata). */
+static int needs_look(PyObject *kinds, Py_ssize_t min_length, PyObject *clean, int customs,
+                      PyObject *values, PyObject *clean_line, PyObject *passed) {
+    Py_ssize_t pos = 0;
+    PyObject *name, *value;
+    while (PyDict_Next(values, &pos, &name, &value)) {
+        if (passed != NULL && PyDict_GetItemWithError(passed, name) == value) continue;
+        if (PyErr_Occurred()) return -1;
+        PyObject *kind = PyDict_GetItemWithError(kinds, name);
+        if (kind == NULL) return PyErr_Occurred() ? -1 : 1; /* a key not seen yet */
+        if (!PyUnicode_Check(kind) || PyUnicode_GET_LENGTH(kind) != 0) return 1;
+        if (!PyUnicode_Check(value)) return 1;
+        if (PyUnicode_GET_LENGTH(value) < min_length) continue;
+        int known = PySet_Contains(clean, value);
+        if (known < 0) return -1;
+        if (known) continue;
+        if (customs || clean_line == Py_None) return 1;
+        int inside = PyUnicode_Contains(clean_line, value);
+        if (inside < 0) return -1;
+        if (!inside) return 1;
+    }
+    return 0;
+}
+
 static PyObject *redact_needs_look(PyObject *self, PyObject *args) {
     PyObject *values, *kinds, *clean, *clean_line;
     Py_ssize_t min_length;
@@ -1001,33 +1031,75 @@ static PyObject *redact_needs_look(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!nO!pO!O", &PyDict_Type, &kinds, &min_length, &PySet_Type,
                           &clean, &customs, &PyDict_Type, &values, &clean_line))
         return NULL;
-    Py_ssize_t pos = 0;
-    PyObject *name, *value;
-    while (PyDict_Next(values, &pos, &name, &value)) {
-        PyObject *kind = PyDict_GetItemWithError(kinds, name);
-        if (kind == NULL) {
-            if (PyErr_Occurred()) return NULL;
-            Py_RETURN_TRUE; /* a key not seen yet */
+    const int look = needs_look(kinds, min_length, clean, customs, values, clean_line, NULL);
+    if (look < 0) return NULL;
+    return PyBool_FromLong(look);
+}
+
+static PyObject *s_line, *s_fields, *s_metadata;
+
+/* Whether the redact stage has anything to do for one entry: its line shows a sign, or
+ * its fields or metadata need a look (redact.py's Redact.apply, the test before any work).
+ * 1 yes, 0 no, -1 error. Anything unexpected is a yes: Python decides. */
+static int redact_wanted(PyObject *entry, long enabled, PyObject *kinds, Py_ssize_t min_length,
+                         PyObject *clean) {
+    PyObject *line = PyObject_GetAttr(entry, s_line);
+    if (line == NULL) return -1;
+    int wanted = !PyUnicode_Check(line) || (enabled && signs_of(line, enabled));
+    PyObject *fields = NULL;
+    PyObject *const names[2] = {s_fields, s_metadata};
+    for (int i = 0; i < 2 && !wanted; i++) {
+        PyObject *values = PyObject_GetAttr(entry, names[i]);
+        if (values == NULL) {
+            wanted = -1;
+        } else if (!PyDict_Check(values)) {
+            wanted = 1;
+        } else if (PyDict_GET_SIZE(values)) {
+            wanted = needs_look(kinds, min_length, clean, 0, values, line, fields);
         }
-        if (!PyUnicode_Check(kind) || PyUnicode_GET_LENGTH(kind) != 0) Py_RETURN_TRUE;
-        if (!PyUnicode_Check(value)) Py_RETURN_TRUE;
-        if (PyUnicode_GET_LENGTH(value) < min_length) continue;
-        int known = PySet_Contains(clean, value);
-        if (known < 0) return NULL;
-        if (known) continue;
-        if (customs || clean_line == Py_None) Py_RETURN_TRUE;
-        int inside = PyUnicode_Contains(clean_line, value);
-        if (inside < 0) return NULL;
-        if (!inside) Py_RETURN_TRUE;
+        if (i == 0 && values != NULL && PyDict_Check(values)) {
+            fields = values; /* passed when the loop goes on to the metadata */
+            continue;
+        }
+        Py_XDECREF(values);
     }
-    Py_RETURN_FALSE;
+    Py_XDECREF(fields);
+    Py_DECREF(line);
+    return wanted;
+}
+
+/* redact_pending(entries, enabled, kinds, min_length, clean) -> the indexes of the entries
+ * the redact stage has work for (with no custom patterns: those run on every line). The
+ * others it would pass untouched; the stage's Python loop runs on the rest only. */
+static PyObject *redact_pending(PyObject *self, PyObject *args) {
+    PyObject *entries, *kinds, *clean;
+    long enabled;
+    Py_ssize_t min_length;
+    if (!PyArg_ParseTuple(args, "O!lO!nO!", &PyList_Type, &entries, &enabled, &PyDict_Type,
+                          &kinds, &min_length, &PySet_Type, &clean))
+        return NULL;
+    PyObject *pending = PyList_New(0);
+    if (pending == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
+        const int wanted =
+            redact_wanted(PyList_GET_ITEM(entries, i), enabled, kinds, min_length, clean);
+        if (wanted == 0) continue;
+        PyObject *index = wanted > 0 ? PyLong_FromSsize_t(i) : NULL;
+        if (index == NULL || PyList_Append(pending, index) < 0) {
+            Py_XDECREF(index);
+            Py_DECREF(pending);
+            return NULL;
+        }
+        Py_DECREF(index);
+    }
+    return pending;
 }
 
 /* ---------------------------------------------------------------- group_entries */
 
 /* Attribute names of stages/base.py's Entry and the strings the loop compares, interned
  * at import. */
-static PyObject *s_ts_ns, *s_labels, *s_metadata, *s_line, *s_fields, *s_level, *s_unknown;
+static PyObject *s_ts_ns, *s_labels, *s_level, *s_unknown;
 
 /* Add n to counts[key]. */
 static int count_into(PyObject *counts, PyObject *key, Py_ssize_t n) {
@@ -1533,6 +1605,9 @@ static PyMethodDef methods[] = {
     {"redact_needs_look", redact_needs_look, METH_VARARGS,
      "redact_needs_look(kinds, min_length, clean, customs, values, clean_line) -> "
      "redact.py's Redact.needs_look."},
+    {"redact_pending", redact_pending, METH_VARARGS,
+     "redact_pending(entries, enabled, kinds, min_length, clean) -> indexes of the entries "
+     "the redact stage has work for."},
     {"group_entries", group_entries, METH_VARARGS,
      "group_entries(entries, min_ts, cls) -> stages/grouping.py's python_group_entries."},
     {"group_lines", group_lines, METH_VARARGS,

@@ -394,6 +394,57 @@ def test_c_needs_look_is_pythons(seed: int, monkeypatch: pytest.MonkeyPatch) -> 
     assert stage.needs_look(values, clean_line) is in_c, (values, clean_line)
 
 
+@needs_native
+@pytest.mark.parametrize("seed", range(150))
+def test_c_redact_pending_leaves_out_only_entries_the_stage_would_not_touch(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stage with C's pending filter changes exactly what its Python loop over every
+    entry changes, in lines, fields and metadata (ids shared between fields and metadata,
+    as the reader makes them), with caches warming up as the chunk goes."""
+    from agent.logs.stages import redact
+    from agent.logs.stages.base import Entry, StageContext
+
+    assert native is not None
+    rng = random.Random(seed)
+    detectors = rng.choice([["all"], ["email"], ["card", "jwt"], ["secrets", "bearer"]])
+    config = redact.RedactConfig.model_validate({"detectors": detectors})
+    words = [*SIGN_PIECES, "acc-1", "usr-7", "info", "req 42", "a@b.io", "pw=hunter2x"]
+    names = ["level", "accountId", "userId", "password", "msg", "authorization", "apiKey"]
+
+    def entries() -> list[Entry]:
+        made = []
+        chunk = random.Random(seed)
+        for _ in range(chunk.randrange(0, 40)):
+            line = " ".join(chunk.choice(words) for _ in range(chunk.randrange(0, 12)))
+            if chunk.random() < 0.3:
+                line = '{"msg":"' + line.replace('"', "") + '","token":"t0k3n"}'
+            fields = {
+                chunk.choice(names): chunk.choice(words) for _ in range(chunk.randrange(0, 4))
+            }
+            shared = {k: v for k, v in fields.items() if chunk.random() < 0.6}
+            metadata = {**shared, **({"requestId": "r-1"} if chunk.random() < 0.3 else {})}
+            entry = Entry(1, line, "stdout", {}, fields, metadata)
+            if line.startswith("{") and chunk.random() < 0.5:
+                entry.parsed = True
+                entry.raw = {"msg": "x", "token": "t0k3n"}
+            made.append(entry)
+        return made
+
+    def run() -> list[tuple[str, dict[str, str], dict[str, str]]]:
+        stage = redact.Redact(config, StageContext())
+        for name in rng.sample(names, 2):
+            stage.key_kind(name)  # some names known before the chunk
+        out = stage.process(entries())
+        return [(e.line, e.fields, e.metadata) for e in out]
+
+    rng.seed(seed)
+    in_c = run()
+    monkeypatch.setattr(redact, "_native", None)
+    rng.seed(seed)
+    assert run() == in_c
+
+
 # -- staged entries into push groups ---------------------------------------------------------
 
 
