@@ -90,6 +90,7 @@ class Agent:
             ready=self._readiness,
             web_config=web_config,
             max_concurrent_scrapes=server.max_concurrent_scrapes,
+            max_connections=server.max_connections,
             health_endpoints_open=server.health_endpoints_open,
         )
         self._stop = asyncio.Event()

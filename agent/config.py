@@ -408,6 +408,9 @@ class ServerConfig(_Section, frozen=True):
     web_config_file: Path | None = None
     # node_exporter's --web.max-requests: scrapes in flight beyond this get 503 at once (0: no cap).
     max_concurrent_scrapes: Annotated[int, Meta(ge=0)] = 40
+    # Open connections beyond this get 503 and are closed (0: no cap): each holds a file
+    # descriptor that tailing logs needs more.
+    max_connections: Annotated[int, Meta(ge=0)] = 256
     # /healthz and /ready answer without credentials (container healthchecks, probes).
     health_endpoints_open: bool = True
 

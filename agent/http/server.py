@@ -5,6 +5,8 @@ else, so it is kept to what they need: requests are read whole (a body over 64 K
 refused), a connection idle for 75 s is closed (aiohttp's keep-alive timeout), a
 malformed request gets 400 and a closed connection. One ``guard`` coroutine sees every
 request before its route (the web config's rate limit, client certificates, basic auth).
+At most ``max_connections`` are open at once: each holds a file descriptor, and an agent
+out of them can no longer open the logs it tails. One more gets 503 and is closed.
 """
 
 from __future__ import annotations
@@ -61,9 +63,18 @@ Guard = Callable[[Request, Handler], Awaitable[Response]]
 class HttpServer:
     """Routes GET (and HEAD) by exact path; ``guard`` wraps every request, routed or not."""
 
-    def __init__(self, routes: Mapping[str, Handler], guard: Guard | None = None) -> None:
+    def __init__(
+        self,
+        routes: Mapping[str, Handler],
+        guard: Guard | None = None,
+        *,
+        max_connections: int = 0,
+        on_refused: Callable[[], None] | None = None,
+    ) -> None:
         self._routes = routes
         self._guard = guard
+        self._max_connections = max_connections  # 0: no cap
+        self._on_refused = on_refused
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.StreamWriter] = set()
 
@@ -104,6 +115,9 @@ class HttpServer:
             return Response.text("500: Internal Server Error", 500)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._max_connections and len(self._connections) >= self._max_connections:
+            await self._refuse(writer)
+            return
         self._connections.add(writer)
         protocol = h11.Connection(h11.SERVER)
         try:
@@ -132,6 +146,20 @@ class HttpServer:
         finally:
             self._connections.discard(writer)
             writer.close()
+
+    async def _refuse(self, writer: asyncio.StreamWriter) -> None:
+        """503 before reading the request (HTTP/1.1 allows it), so the scraper logs a reason
+        instead of a reset connection; the 503 is written without waiting on the peer."""
+        if self._on_refused is not None:
+            self._on_refused()
+        writer.write(_TOO_MANY_CONNECTIONS)
+        writer.close()
+
+
+_TOO_MANY_CONNECTIONS = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 25\r\nConnection: close\r\n\r\n503: too many connections"
+)
 
 
 async def _next_event(

@@ -43,6 +43,7 @@ class MetricsServer:
         *,
         web_config: WebConfigWatcher | None = None,
         max_concurrent_scrapes: int = 0,
+        max_connections: int = 0,
         health_endpoints_open: bool = True,
     ) -> None:
         self.registry = registry
@@ -53,15 +54,18 @@ class MetricsServer:
         self._http: HttpServer | None = None
         self._render_lock = asyncio.Lock()
         self.max_concurrent_scrapes = max_concurrent_scrapes
+        self.max_connections = max_connections
         self._scrapes_in_flight = 0
         self.refused = Counter(
             "nexo_agent_http_requests_refused_total",
             "Requests to the agent's HTTP server refused, by reason (unauthorized, "
-            "forbidden: client certificate SAN not allowed, rate_limited, too_many_scrapes).",
+            "forbidden: client certificate SAN not allowed, rate_limited, too_many_scrapes, "
+            "too_many_connections).",
             ["reason"],
             registry=registry,
         )
-        for reason in ("unauthorized", "forbidden", "rate_limited", "too_many_scrapes"):
+        reasons = ("unauthorized", "forbidden", "rate_limited", "too_many_scrapes")
+        for reason in (*reasons, "too_many_connections"):
             self.refused.labels(reason)
         self.web_config = web_config
         self._guard: WebGuard | None = None
@@ -89,7 +93,12 @@ class MetricsServer:
 
     def build_server(self) -> HttpServer:
         routes = {"/metrics": self._metrics, "/healthz": self._healthz, "/ready": self._readyz}
-        return HttpServer(routes, self._guard.check if self._guard is not None else None)
+        return HttpServer(
+            routes,
+            self._guard.check if self._guard is not None else None,
+            max_connections=self.max_connections,
+            on_refused=self.refused.labels("too_many_connections").inc,
+        )
 
     async def start(self) -> None:
         self._http = self.build_server()

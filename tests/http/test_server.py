@@ -110,3 +110,37 @@ async def test_stop_closes_idle_keep_alive_connections() -> None:
     await asyncio.wait_for(server.stop(), 5)
     assert await asyncio.wait_for(reader.read(), 5) == b""
     writer.close()
+
+
+async def test_connections_beyond_the_cap_get_503_and_the_held_ones_still_work() -> None:
+    refused: list[int] = []
+    server = HttpServer({"/hello": hello}, max_connections=2, on_refused=lambda: refused.append(1))
+    port = await server.start("127.0.0.1", 0, None)
+    request = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+    try:
+        for reader, writer in held:  # both served, both kept open (idle keep-alive)
+            writer.write(request)
+            assert (await reader.readuntil(b"hello  \n")).startswith(b"HTTP/1.1 200 OK")
+        answer = await exchange(port, request)  # a third: refused at once, then closed
+        assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        assert answer.endswith(b"\r\n\r\n503: too many connections")
+        assert b"Connection: close\r\n" in answer
+        assert refused == [1]
+        reader, writer = held[0]
+        writer.write(request)  # the held ones go on
+        assert (await reader.readuntil(b"hello  \n")).startswith(b"HTTP/1.1 200 OK")
+        held[1][1].close()
+        await held[1][1].wait_closed()
+        for _ in range(50):  # the server sees the close, and a new connection fits again
+            answer = await exchange(
+                port, request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+            )
+            if answer.startswith(b"HTTP/1.1 200 OK"):
+                break
+            await asyncio.sleep(0.05)
+        assert answer.startswith(b"HTTP/1.1 200 OK")
+    finally:
+        for _, writer in held:
+            writer.close()
+        await server.stop()

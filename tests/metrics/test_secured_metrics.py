@@ -295,6 +295,25 @@ async def test_scrapes_over_the_limit_get_503_at_once(
         await server.stop()
 
 
+async def test_connections_over_the_cap_get_503_and_are_counted(tmp_path: Path) -> None:
+    server = await start(tmp_path, "", max_connections=1)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.readuntil(b"ok\n")).startswith(b"HTTP/1.1 200 OK")
+        extra_reader, extra_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        answer = await asyncio.wait_for(extra_reader.read(), 5)
+        assert answer.startswith(b"HTTP/1.1 503 Service Unavailable")
+        extra_writer.close()
+        counted = server.registry.get_sample_value(
+            "nexo_agent_http_requests_refused_total", {"reason": "too_many_connections"}
+        )
+        assert counted == 1.0
+        writer.close()
+    finally:
+        await server.stop()
+
+
 async def test_rate_limit_answers_429(tmp_path: Path, session: aiohttp.ClientSession) -> None:
     server = await start(tmp_path, "rate_limit:\n  interval: 1h\n  burst: 2\n")
     try:
