@@ -116,7 +116,7 @@ class HttpServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._max_connections and len(self._connections) >= self._max_connections:
-            await self._refuse(writer)
+            self._refuse(writer)
             return
         self._connections.add(writer)
         protocol = h11.Connection(h11.SERVER)
@@ -147,7 +147,7 @@ class HttpServer:
             self._connections.discard(writer)
             writer.close()
 
-    async def _refuse(self, writer: asyncio.StreamWriter) -> None:
+    def _refuse(self, writer: asyncio.StreamWriter) -> None:
         """503 before reading the request (HTTP/1.1 allows it), so the scraper logs a reason
         instead of a reset connection; the 503 is written without waiting on the peer."""
         if self._on_refused is not None:

@@ -64,8 +64,13 @@ class MetricsServer:
             ["reason"],
             registry=registry,
         )
-        reasons = ("unauthorized", "forbidden", "rate_limited", "too_many_scrapes")
-        for reason in (*reasons, "too_many_connections"):
+        for reason in (
+            "unauthorized",
+            "forbidden",
+            "rate_limited",
+            "too_many_scrapes",
+            "too_many_connections",
+        ):
             self.refused.labels(reason)
         self.web_config = web_config
         self._guard: WebGuard | None = None
